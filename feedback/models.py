@@ -1,0 +1,136 @@
+"""Feedback left on mitigation pages, and its moderation."""
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from simple_history.models import HistoricalRecords
+
+from portal import access
+
+
+def new_token():
+    return secrets.token_urlsafe(32)
+
+
+class FeedbackQuerySet(models.QuerySet):
+    def pending(self):
+        return self.filter(status=Feedback.Status.PENDING)
+
+    def thread_for(self, user):
+        """Others' feedback this user may read (the reviewers' discussion)."""
+        return access.visible_thread(self, user)
+
+    def of_user(self, user):
+        return self.filter(user=user) if user.is_authenticated else self.none()
+
+
+class Feedback(models.Model):
+    class Section(models.TextChoices):
+        DEFINITION = "definition", "Definition"
+        ADDITIONAL_INFORMATION = "additional_information", "Additional information"
+        REASONING = "reasoning", "Reasoning and classification"
+        FIGURES = "figures", "Figures"
+        RELATED = "related", "Related mitigations"
+        SOURCES = "sources", "Source documents"
+        OTHER = "other", "Something else"
+
+    class Kind(models.TextChoices):
+        ERROR = "error", "Something is wrong"
+        SOURCE = "source", "Missing or wrong source"
+        CLASSIFICATION = "classification", "I disagree with the classification"
+        SUGGESTION = "suggestion", "Suggestion"
+        OTHER = "other", "Other"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        SPAM = "spam", "Spam"
+
+    class Resolution(models.TextChoices):
+        OPEN = "open", "Open"
+        ADDRESSED = "addressed", "Addressed"
+        DECLINED = "declined", "Declined"
+
+    mitigation = models.ForeignKey(
+        "mitigations.Mitigation", null=True, blank=True, on_delete=models.CASCADE,
+        related_name="feedback",
+    )
+    page_version = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="History id of the page version it was written against"
+    )
+    section = models.CharField(max_length=30, choices=Section.choices, default=Section.OTHER)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.OTHER)
+    comment = models.TextField()
+    proposed_category = models.ForeignKey(
+        "mitigations.TaxonomyCategory", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="feedback",
+    )
+    by_reviewer = models.BooleanField(default=False, help_text="Written by a signed-in reviewer")
+    name = models.CharField(max_length=120, blank=True)
+    email = models.EmailField(blank=True)
+    contact_consent = models.BooleanField(default=False)
+    ip_hash = models.CharField(max_length=64, blank=True)
+    submission_id = models.CharField(max_length=64, unique=True, editable=False)
+    token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    resolution = models.CharField(
+        max_length=10, choices=Resolution.choices, default=Resolution.OPEN
+    )
+    public_reply = models.TextField(blank=True)
+    moderated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    moderated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords(excluded_fields=["updated_at", "ip_hash"])
+    objects = FeedbackQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "feedback"
+        permissions = [
+            ("moderate_feedback", "Can moderate feedback"),
+            ("view_reviewer_thread", "Can read reviewers' approved feedback"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "-created_at"], name="fb_status_created"),
+            models.Index(fields=["resolution", "-created_at"], name="fb_resolution_created"),
+            models.Index(fields=["mitigation", "status", "by_reviewer"], name="fb_page_thread"),
+            models.Index(fields=["-created_at"], name="fb_created"),
+            models.Index(fields=["kind", "-created_at"], name="fb_kind_created"),
+            models.Index(fields=["section", "-created_at"], name="fb_section_created"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=["pending", "approved", "rejected", "spam"]),
+                name="feedback_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(resolution__in=["open", "addressed", "declined"]),
+                name="feedback_resolution_valid",
+            ),
+        ]
+
+    def __str__(self):
+        where = self.mitigation.code if self.mitigation_id else "general"
+        return f"#{self.pk} on {where} ({self.get_status_display()})"
+
+    def get_absolute_url(self):
+        return reverse("feedback:track", args=[self.token])
+
+    @property
+    def submitter(self):
+        if self.user_id:
+            return self.user.get_full_name() or self.user.get_username()
+        return self.name or "Anonymous"

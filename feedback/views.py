@@ -1,0 +1,5 @@
+from django.shortcuts import render
+
+
+def general(request):
+    return render(request, "feedback/general.html", {})

@@ -1,0 +1,124 @@
+"""The list page's filters (django-filter): taxonomy at any level, facets, source, status."""
+
+import django_filters
+from django import forms
+from django.db.models import Exists, OuterRef, Q
+
+from mitigations.models import (
+    Actor,
+    LifecycleStage,
+    Mitigation,
+    RmfFunction,
+    SourceDocument,
+    TaxonomyCategory,
+)
+from portal import access
+
+SORTS = {
+    "relevance": ("Relevance", None),
+    "name": ("Name (A–Z)", ("name",)),
+    "-updated": ("Recently updated", ("-updated_at", "name")),
+    "code": ("Taxonomy code", ("category__sort_key", "name")),
+}
+
+
+class MitigationFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(label="Search", method="filter_q")
+    category = django_filters.ModelChoiceFilter(
+        label="Taxonomy category", queryset=TaxonomyCategory.objects.all(),
+        to_field_name="code", method="filter_category", empty_label="Any category",
+    )
+    lifecycle = django_filters.ModelChoiceFilter(
+        label="Lifecycle stage", queryset=LifecycleStage.objects.all(), to_field_name="slug",
+        method="filter_facet", empty_label="Any stage",
+    )
+    actor = django_filters.ModelChoiceFilter(
+        label="Actor", queryset=Actor.objects.all(), to_field_name="slug",
+        method="filter_facet", empty_label="Any actor",
+    )
+    rmf = django_filters.ModelChoiceFilter(
+        label="AI RMF function", queryset=RmfFunction.objects.all(), to_field_name="slug",
+        method="filter_facet", empty_label="Any function",
+    )
+    source = django_filters.ModelChoiceFilter(
+        label="Source document", queryset=SourceDocument.objects.all(), to_field_name="key",
+        method="filter_source", empty_label="Any source",
+    )
+    status = django_filters.ChoiceFilter(
+        label="Page status", choices=[], method="filter_status", empty_label="Any status"
+    )
+    sort = django_filters.ChoiceFilter(
+        label="Sort by", choices=[(k, v[0]) for k, v in SORTS.items()], method="filter_sort",
+        empty_label=None,
+    )
+
+    class Meta:
+        model = Mitigation
+        fields = []
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        statuses = [
+            (value, label) for value, label in Mitigation.Status.choices
+            if value != Mitigation.Status.DRAFT or access.can_see_drafts(user)
+        ]
+        self.filters["status"].extra["choices"] = statuses
+        for name, f in self.filters.items():
+            widget = f.field.widget
+            if isinstance(widget, forms.Select):
+                widget.attrs["class"] = "form-select form-select-sm"
+            else:
+                widget.attrs["class"] = "form-control form-control-sm"
+                widget.attrs["maxlength"] = "200"
+            widget.attrs["id"] = f"filter-{name}"
+
+    def filter_q(self, queryset, name, value):
+        # Orders by relevance; a chosen sort (applied after) overrides it.
+        return queryset.search(value)
+
+    def filter_category(self, queryset, name, value):
+        key = value.sort_key
+        return queryset.filter(
+            Q(category__sort_key=key) | Q(category__sort_key__startswith=key + ".")
+        )
+
+    def filter_facet(self, queryset, name, value):
+        through = Mitigation._meta.get_field(f"{name}_other").remote_field.through
+        other = through.objects.filter(
+            mitigation=OuterRef("pk"), **{value._meta.model_name: value}
+        )
+        return queryset.filter(Q(**{f"{name}_primary": value}) | Q(Exists(other)))
+
+    def filter_source(self, queryset, name, value):
+        return queryset.filter(sources=value)
+
+    def filter_status(self, queryset, name, value):
+        return queryset.filter(status=value)
+
+    def filter_sort(self, queryset, name, value):
+        order = SORTS.get(value, (None, None))[1]
+        return queryset.order_by(*order) if order else queryset
+
+    def filter_queryset(self, queryset):
+        queryset = super().filter_queryset(queryset)
+        data = self.form.cleaned_data
+        if not data.get("q") and data.get("sort") in (None, "", "relevance"):
+            queryset = queryset.order_by("name")
+        return queryset
+
+    def active_filters(self):
+        """(label, value label, url without it) for each active filter, for removable chips."""
+        if not self.is_bound or not self.form.is_valid():
+            return []
+        chips = []
+        for name in ("q", "category", "lifecycle", "actor", "rmf", "source", "status"):
+            value = self.form.cleaned_data.get(name)
+            if not value:
+                continue
+            params = self.data.copy()
+            params.pop(name, None)
+            params.pop("page", None)
+            label = self.filters[name].label
+            shown = str(value) if name != "status" else dict(Mitigation.Status.choices)[value]
+            chips.append((label, shown, params.urlencode()))
+        return chips

@@ -1,0 +1,296 @@
+"""The mitigation catalogue: taxonomy, facets, sources, mitigations and their figures."""
+
+from django.contrib.postgres.search import SearchVectorField
+from django.db import models
+from django.urls import reverse
+from django.utils.text import slugify
+from simple_history.models import HistoricalRecords
+
+from portal import access
+
+
+def code_sort_key(code: str) -> str:
+    """'1.10.2' -> '0001.0010.0002' so that codes sort numerically as text."""
+    return ".".join(part.zfill(4) for part in code.split("."))
+
+
+class TaxonomyCategory(models.Model):
+    code = models.CharField(max_length=20, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    level = models.PositiveSmallIntegerField(editable=False, default=1)
+    sort_key = models.CharField(max_length=60, editable=False, db_index=True, default="")
+
+    class Meta:
+        ordering = ["sort_key"]
+        verbose_name_plural = "taxonomy categories"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(code__regex=r"^[0-9]+(\.[0-9]+){0,2}$"),
+                name="taxonomy_code_format",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.code} {self.name}"
+
+    @staticmethod
+    def parent_code(code: str) -> str | None:
+        return code.rsplit(".", 1)[0] if "." in code else None
+
+    def save(self, *args, **kwargs):
+        self.level = self.code.count(".") + 1
+        self.sort_key = code_sort_key(self.code)
+        parent_code = self.parent_code(self.code)
+        if parent_code and (self.parent is None or self.parent.code != parent_code):
+            self.parent = TaxonomyCategory.objects.get(code=parent_code)
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self):
+        return reverse("mitigations:category", args=[self.code])
+
+    def ancestors(self):
+        """Parents from the top level down, without self."""
+        chain, node = [], self.parent
+        while node is not None:
+            chain.append(node)
+            node = node.parent
+        return list(reversed(chain))
+
+
+class Facet(models.Model):
+    """A classification axis value: lifecycle stage, actor or AI RMF function."""
+
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    position = models.PositiveIntegerField(default=0)
+
+    filter_param = ""  # the list filter's query parameter
+
+    class Meta:
+        abstract = True
+        ordering = ["position", "name"]
+
+    def __str__(self):
+        return self.name
+
+    def save(self, *args, **kwargs):
+        self.slug = slugify(self.name)[:100]
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self):
+        return f"{reverse('mitigations:list')}?{self.filter_param}={self.slug}"
+
+
+class LifecycleStage(Facet):
+    filter_param = "lifecycle"
+
+    class Meta(Facet.Meta):
+        verbose_name = "lifecycle stage"
+
+
+class Actor(Facet):
+    filter_param = "actor"
+
+
+class RmfFunction(Facet):
+    filter_param = "rmf"
+
+    class Meta(Facet.Meta):
+        verbose_name = "AI RMF function"
+
+
+class SourceDocument(models.Model):
+    key = models.SlugField(max_length=100, unique=True, help_text="Stable id, e.g. uuk2024")
+    title = models.CharField(max_length=500)
+    authors = models.JSONField(default=list, help_text="Ordered list of 'Surname, Given'")
+    year = models.PositiveSmallIntegerField()
+    url = models.URLField(max_length=500, blank=True)
+    doi = models.CharField(max_length=200, blank=True)
+    abstract = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-year", "title"]
+
+    def __str__(self):
+        return f"{self.title} ({self.year})"
+
+    def get_absolute_url(self):
+        return reverse("mitigations:source", args=[self.key])
+
+    @property
+    def authors_display(self):
+        return "; ".join(self.authors)
+
+    @property
+    def doi_url(self):
+        return f"https://doi.org/{self.doi}" if self.doi else ""
+
+
+class MitigationQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        return access.visible_mitigations(self, user)
+
+    def search(self, text):
+        from mitigations.search import search_mitigations
+
+        return search_mitigations(self, text)
+
+    def for_list(self):
+        return self.select_related("category").only(
+            "code", "name", "slug", "definition", "status", "updated_at",
+            "category__code", "category__name",
+        )
+
+
+class Mitigation(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        POLISHING = "polishing", "Still being polished"
+        PUBLISHED = "published", "Published"
+
+    class ClassifiedBy(models.TextChoices):
+        CLASSIFIER = "classifier", "Automatic classifier"
+        HUMAN = "human", "Human"
+
+    code = models.CharField("id", max_length=20, unique=True, help_text="Stable id, e.g. A1427")
+    name = models.CharField(max_length=300)
+    slug = models.SlugField(max_length=200, unique=True)
+    definition = models.TextField()
+    additional_information = models.TextField(blank=True, help_text="Markdown")
+    reasoning = models.TextField(blank=True)
+    classified_by = models.CharField(
+        max_length=20, choices=ClassifiedBy.choices, default=ClassifiedBy.CLASSIFIER
+    )
+    category = models.ForeignKey(
+        TaxonomyCategory, on_delete=models.PROTECT, related_name="mitigations"
+    )
+    lifecycle_primary = models.ForeignKey(
+        LifecycleStage, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    lifecycle_other = models.ManyToManyField(LifecycleStage, blank=True, related_name="+")
+    actor_primary = models.ForeignKey(
+        Actor, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor_other = models.ManyToManyField(Actor, blank=True, related_name="+")
+    rmf_primary = models.ForeignKey(
+        RmfFunction, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    rmf_other = models.ManyToManyField(RmfFunction, blank=True, related_name="+")
+    sources = models.ManyToManyField(SourceDocument, blank=True, related_name="mitigations")
+    related = models.ManyToManyField("self", blank=True, symmetrical=False)
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.POLISHING, db_index=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    # Maintained by a PostgreSQL trigger (see migrations); unused on SQLite.
+    search_vector = SearchVectorField(null=True, editable=False)
+
+    history = HistoricalRecords(excluded_fields=["search_vector", "updated_at", "created_at"])
+    objects = MitigationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [("view_draft_mitigation", "Can see draft pages")]
+        indexes = [models.Index(fields=["status", "name"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=["draft", "polishing", "published"]),
+                name="mitigation_status_valid",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.code} {self.name}"
+
+    def save(self, *args, **kwargs):
+        if not self.slug:
+            self.slug = self.make_slug(self.name, self.code)
+        super().save(*args, **kwargs)
+
+    @staticmethod
+    def make_slug(name, code):
+        base = slugify(name)[:180] or "mitigation"
+        return f"{base}-{code.lower()}"
+
+    def get_absolute_url(self):
+        return reverse("mitigations:detail", args=[self.slug])
+
+    @property
+    def is_polishing(self):
+        return self.status == self.Status.POLISHING
+
+    @property
+    def version(self):
+        """The page version: the id of its newest history record (None before any)."""
+        latest = self.history.order_by("-history_id").values_list("history_id", flat=True)
+        return latest.first()
+
+
+class FigureQuerySet(models.QuerySet):
+    def visible_to(self, user, now=None):
+        return access.visible_figures(self, user, now)
+
+    def hidden_from(self, user, now=None):
+        return access.hidden_figures(self, user, now)
+
+
+class Figure(models.Model):
+    mitigation = models.ForeignKey(Mitigation, on_delete=models.CASCADE, related_name="figures")
+    key = models.SlugField(max_length=100)
+    label = models.CharField(max_length=300)
+    value = models.DecimalField(max_digits=14, decimal_places=4)
+    unit = models.CharField(max_length=40, blank=True)
+    risk_area = models.CharField(max_length=100, blank=True)
+    sample_size = models.PositiveIntegerField(null=True, blank=True)
+    preliminary = models.BooleanField(default=True)
+    embargo_until = models.DateField(null=True, blank=True)
+    note = models.TextField(blank=True)
+    position = models.PositiveIntegerField(default=0)
+
+    history = HistoricalRecords()
+    objects = FigureQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["mitigation", "position", "key"]
+        permissions = [
+            ("view_restricted_figure", "Can see preliminary and embargoed figures"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["mitigation", "key"], name="figure_unique_key"),
+        ]
+
+    def __str__(self):
+        return f"{self.mitigation.code} {self.key}"
+
+    @property
+    def is_restricted(self):
+        return access.figure_is_restricted(self)
+
+
+class FigureView(models.Model):
+    """Audit: a reviewer saw a page's restricted figures on a day (one row per user/page/day)."""
+
+    user = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="+")
+    mitigation = models.ForeignKey(Mitigation, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    first_seen = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField(auto_now=True)
+    views = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-day", "-last_seen"]
+        verbose_name = "restricted figure view"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "mitigation", "day"], name="figureview_once_a_day"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.user} saw {self.mitigation.code} on {self.day}"

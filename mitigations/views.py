@@ -1,0 +1,150 @@
+"""Reader-facing catalogue pages. Every query goes through the visibility policy."""
+
+from django.core.paginator import Paginator
+from django.db.models import Count, Prefetch, Q
+from django.shortcuts import get_object_or_404, redirect, render
+
+from feedback.page import feedback_context
+from mitigations.charts import figure_chart
+from mitigations.filters import MitigationFilter
+from mitigations.models import (
+    Figure,
+    Mitigation,
+    SourceDocument,
+    TaxonomyCategory,
+)
+from mitigations.rendering import render_markdown
+from portal import access
+from portal.caching import role_cached
+
+PAGE_SIZE = 20
+
+
+def _visible(user):
+    return Mitigation.objects.visible_to(user)
+
+
+def _category_tree(user):
+    """All categories with the number of visible mitigations in each subtree."""
+    categories = list(TaxonomyCategory.objects.all())
+    direct = dict(
+        _visible(user).values("category").annotate(n=Count("pk")).values_list("category", "n")
+    )
+    by_id = {c.pk: c for c in categories}
+    for c in categories:
+        c.total = 0
+        c.subtree = []
+    for c in categories:
+        n = direct.get(c.pk, 0)
+        node = c
+        while node is not None:
+            node.total += n
+            node = by_id.get(node.parent_id)
+        if c.parent_id in by_id:
+            by_id[c.parent_id].subtree.append(c)
+    return [c for c in categories if c.parent_id is None]
+
+
+@role_cached
+def home(request):
+    visible = _visible(request.user)
+    counts = visible.aggregate(
+        total=Count("pk"),
+        polishing=Count("pk", filter=Q(status=Mitigation.Status.POLISHING)),
+    )
+    return render(request, "mitigations/home.html", {
+        "counts": counts,
+        "source_count": SourceDocument.objects.filter(mitigations__in=visible).distinct().count(),
+        "tree": _category_tree(request.user),
+        "recent": visible.for_list().order_by("-updated_at")[:5],
+    })
+
+
+@role_cached
+def taxonomy(request):
+    return render(request, "mitigations/taxonomy.html", {"tree": _category_tree(request.user)})
+
+
+def _paginated_list(request, queryset, template, extra):
+    filterset = MitigationFilter(request.GET or None, queryset=queryset, user=request.user)
+    results = filterset.qs if filterset.is_bound and filterset.is_valid() else queryset.order_by("name")
+    paginator = Paginator(results.for_list(), PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, template, {
+        "filter": filterset,
+        "page_obj": page,
+        "mitigations": page.object_list,
+        "query_string": query.urlencode(),
+        "active_filters": filterset.active_filters(),
+        "filter_errors": filterset.is_bound and not filterset.is_valid(),
+        **extra,
+    })
+
+
+@role_cached
+def mitigation_list(request):
+    return _paginated_list(request, _visible(request.user), "mitigations/list.html", {})
+
+
+@role_cached
+def category_detail(request, code):
+    category = get_object_or_404(TaxonomyCategory, code=code)
+    key = category.sort_key
+    queryset = _visible(request.user).filter(
+        Q(category__sort_key=key) | Q(category__sort_key__startswith=key + ".")
+    )
+    children = category.children.all()
+    return _paginated_list(request, queryset, "mitigations/category.html", {
+        "category": category, "ancestors": category.ancestors(), "children": children,
+    })
+
+
+@role_cached
+def source_detail(request, key):
+    source = get_object_or_404(SourceDocument, key=key)
+    queryset = _visible(request.user).filter(sources=source)
+    return _paginated_list(request, queryset, "mitigations/source.html", {"source": source})
+
+
+def mitigation_by_code(request, code):
+    mitigation = get_object_or_404(_visible(request.user), code__iexact=code)
+    return redirect(mitigation, permanent=False)
+
+
+@role_cached
+def mitigation_detail(request, slug):
+    user = request.user
+    queryset = _visible(user).select_related(
+        "category__parent__parent", "lifecycle_primary", "actor_primary", "rmf_primary"
+    ).prefetch_related(
+        "lifecycle_other", "actor_other", "rmf_other", "sources",
+        Prefetch(
+            "related",
+            queryset=_visible(user).select_related("category").order_by("name"),
+            to_attr="visible_related",
+        ),
+    )
+    mitigation = get_object_or_404(queryset, slug=slug)
+    figures = list(Figure.objects.visible_to(user).filter(mitigation=mitigation))
+    restricted = [f for f in figures if access.figure_is_restricted(f)]
+    hidden_count = Figure.objects.hidden_from(user).filter(mitigation=mitigation).count()
+    if restricted:
+        access.record_restricted_view(user, mitigation)
+    context = {
+        "mitigation": mitigation,
+        "ancestors": mitigation.category.ancestors(),
+        "additional_html": render_markdown(mitigation.additional_information),
+        "figures": figures,
+        "restricted_figures": restricted,
+        "hidden_figure_count": hidden_count,
+        "chart": figure_chart(figures),
+        "facets": [
+            ("Lifecycle stage", mitigation.lifecycle_primary, mitigation.lifecycle_other.all()),
+            ("Actor", mitigation.actor_primary, mitigation.actor_other.all()),
+            ("AI RMF function", mitigation.rmf_primary, mitigation.rmf_other.all()),
+        ],
+        **feedback_context(request, mitigation),
+    }
+    return render(request, "mitigations/detail.html", context)

@@ -1,0 +1,188 @@
+"""Roles and the visibility policy: who may see which page, which figure, which feedback.
+
+This is the one place that decides visibility. Every channel (pages, search, exports,
+feeds, sitemaps, admin, caching) asks these functions; nothing else filters by status,
+preliminary flag or embargo date.
+
+Roles are Django groups with permissions (created and kept in sync by migrations calling
+`sync_roles`). The policy checks permissions, never group names, so a superuser is an editor.
+"""
+
+import datetime
+
+from django.db.models import Q
+from django.utils import timezone
+
+READER, REVIEWER, EDITOR = "reader", "reviewer", "editor"
+
+# Permissions that carry the portal's special rights.
+SEE_DRAFTS = "mitigations.view_draft_mitigation"
+SEE_RESTRICTED_FIGURES = "mitigations.view_restricted_figure"
+SEE_REVIEWER_THREAD = "feedback.view_reviewer_thread"
+MODERATE = "feedback.moderate_feedback"
+
+_MODEL_PERMS = ("add", "change", "delete", "view")
+_CATALOGUE_MODELS = (
+    "taxonomycategory", "lifecyclestage", "actor", "rmffunction", "sourcedocument",
+    "mitigation", "figure",
+)
+
+# role name -> permissions ("app_label.codename"); editors are also staff (admin access).
+ROLES: dict[str, list[str]] = {
+    REVIEWER: [SEE_RESTRICTED_FIGURES, SEE_REVIEWER_THREAD],
+    EDITOR: [
+        SEE_RESTRICTED_FIGURES, SEE_REVIEWER_THREAD, SEE_DRAFTS, MODERATE,
+        *(f"mitigations.{p}_{m}" for m in _CATALOGUE_MODELS for p in _MODEL_PERMS),
+        "mitigations.view_figureview",
+        "feedback.view_feedback", "feedback.change_feedback", "feedback.delete_feedback",
+    ],
+}
+STAFF_ROLES = {EDITOR}
+ROLE_LABELS = {REVIEWER: "Reviewer", EDITOR: "Editor"}
+
+
+def group_name(role: str) -> str:
+    return ROLE_LABELS[role] + "s"
+
+
+def sync_roles(apps=None, stdout=None):
+    """Create or update the role groups so that each has exactly its permissions."""
+    if apps is None:
+        from django.apps import apps
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for role, perms in ROLES.items():
+        group, _ = Group.objects.get_or_create(name=group_name(role))
+        wanted = []
+        for perm in perms:
+            app_label, codename = perm.split(".")
+            found = Permission.objects.filter(
+                content_type__app_label=app_label, codename=codename
+            ).first()
+            if found is None:
+                raise LookupError(f"Permission {perm} for role {role} does not exist")
+            wanted.append(found)
+        group.permissions.set(wanted)
+
+
+def role_of(user) -> str:
+    """The portal role a user acts in: the strongest one they hold."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return READER
+    if user.has_perm(SEE_DRAFTS) and user.is_staff:
+        return EDITOR
+    if user.has_perm(SEE_RESTRICTED_FIGURES):
+        return REVIEWER
+    return READER
+
+
+def can_see_drafts(user) -> bool:
+    return role_of(user) == EDITOR
+
+
+def can_see_restricted_figures(user) -> bool:
+    return role_of(user) in (REVIEWER, EDITOR)
+
+
+def can_see_reviewer_thread(user) -> bool:
+    return role_of(user) in (REVIEWER, EDITOR) and user.has_perm(SEE_REVIEWER_THREAD)
+
+
+def can_moderate(user) -> bool:
+    return role_of(user) == EDITOR and user.has_perm(MODERATE)
+
+
+def today(now: datetime.datetime | None = None) -> datetime.date:
+    return timezone.localdate(now or timezone.now())
+
+
+# --- Pages ---------------------------------------------------------------------------------
+
+def visible_mitigations(queryset, user):
+    """Mitigations the user may know exist: drafts only for editors."""
+    if can_see_drafts(user):
+        return queryset
+    return queryset.exclude(status="draft")
+
+
+def mitigation_is_visible(mitigation, user) -> bool:
+    return mitigation.status != "draft" or can_see_drafts(user)
+
+
+# --- Figures -------------------------------------------------------------------------------
+
+def restricted_q(now=None) -> Q:
+    """Figures that are preliminary or still under embargo at `now`."""
+    return Q(preliminary=True) | Q(embargo_until__gt=today(now))
+
+
+def figure_is_restricted(figure, now=None) -> bool:
+    return figure.preliminary or (
+        figure.embargo_until is not None and figure.embargo_until > today(now)
+    )
+
+
+def visible_figures(queryset, user, now=None):
+    """Figures the user may see, on pages the user may see."""
+    queryset = queryset.filter(mitigation__in=visible_mitigations(_mitigations(), user))
+    if can_see_restricted_figures(user):
+        return queryset
+    return queryset.exclude(restricted_q(now))
+
+
+def hidden_figures(queryset, user, now=None):
+    """Figures withheld from the user (only ever counted, for the sign-in notice)."""
+    if can_see_restricted_figures(user):
+        return queryset.none()
+    return queryset.filter(restricted_q(now))
+
+
+def next_embargo_change(now=None):
+    """The next moment at which an embargo lifts (so caches never outlive an embargo)."""
+    from mitigations.models import Figure
+
+    next_day = (
+        Figure.objects.filter(embargo_until__gt=today(now))
+        .order_by("embargo_until")
+        .values_list("embargo_until", flat=True)
+        .first()
+    )
+    if next_day is None:
+        return None
+    return timezone.make_aware(datetime.datetime.combine(next_day, datetime.time.min))
+
+
+def _mitigations():
+    from mitigations.models import Mitigation
+
+    return Mitigation.objects.all()
+
+
+# --- Feedback ------------------------------------------------------------------------------
+
+def visible_thread(queryset, user):
+    """Others' feedback a user may read on a page: approved reviewer feedback, reviewers only."""
+    if not can_see_reviewer_thread(user):
+        return queryset.none()
+    return queryset.filter(status="approved", by_reviewer=True)
+
+
+def variant_key(user) -> str:
+    """What a cached page may vary on: the role, and nothing else about the user."""
+    return role_of(user)
+
+
+def record_restricted_view(user, mitigation, now=None):
+    """Audit: remember that a user saw a page's restricted figures today (one row a day)."""
+    from django.db.models import F
+
+    from mitigations.models import FigureView
+
+    if not user.is_authenticated:
+        return
+    day = today(now)
+    updated = FigureView.objects.filter(user=user, mitigation=mitigation, day=day).update(
+        views=F("views") + 1, last_seen=timezone.now()
+    )
+    if not updated:
+        FigureView.objects.get_or_create(user=user, mitigation=mitigation, day=day)

@@ -1,0 +1,55 @@
+"""Cross-cutting middleware: request size limits, extra security headers, idle timeout."""
+
+import time
+
+from django.conf import settings
+from django.contrib.auth import logout
+from django.shortcuts import render
+
+from portal import access
+
+
+class RequestLimitsMiddleware:
+    """Refuse oversized bodies before anything reads them; add Permissions-Policy."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            response = render(request, "400.html", status=400)
+        elif length > settings.MAX_REQUEST_BODY:
+            response = render(
+                request, "413.html", {"limit_mb": settings.MAX_REQUEST_BODY // 2**20}, status=413
+            )
+        else:
+            response = self.get_response(request)
+        response.headers.setdefault("Permissions-Policy", settings.PERMISSIONS_POLICY)
+        return response
+
+
+class IdleTimeoutMiddleware:
+    """Sign out signed-in users (reviewers and editors) after IDLE_TIMEOUT seconds idle."""
+
+    KEY = "_last_seen"
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            now = int(time.time())
+            last = request.session.get(self.KEY)
+            if last is not None and now - int(last) > settings.IDLE_TIMEOUT:
+                role = access.role_of(user)
+                logout(request)
+                request.session["signed_out_idle"] = role
+            elif last is None or now - int(last) > 60:
+                # Writing at most once a minute keeps sessions from being saved on every hit.
+                request.session[self.KEY] = now
+        return self.get_response(request)

@@ -1,0 +1,48 @@
+"""Portal-wide views: health check and the signed-in user's account page."""
+
+import logging
+
+from django.contrib.auth.decorators import login_required
+from django.db import DatabaseError, connections
+from django.http import JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+
+from feedback.models import Feedback
+from portal import access
+
+log = logging.getLogger(__name__)
+
+
+@never_cache
+def healthz(request):
+    """200 when a fresh database connection answers, 503 otherwise."""
+    conn = connections.create_connection("default")
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except (DatabaseError, OSError) as exc:
+        log.warning("health check failed: %s", exc.__class__.__name__)
+        return JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
+    finally:
+        try:
+            conn.close()
+        except DatabaseError:
+            pass
+    return JsonResponse({"status": "ok", "database": "ok"})
+
+
+@never_cache
+@login_required
+def account(request):
+    items = (
+        Feedback.objects.of_user(request.user)
+        .select_related("mitigation")
+        .order_by("-created_at")[:200]
+    )
+    return render(
+        request,
+        "registration/account.html",
+        {"feedback_items": items, "role_label": access.ROLE_LABELS.get(access.role_of(request.user))},
+    )
