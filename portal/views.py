@@ -17,8 +17,9 @@ log = logging.getLogger(__name__)
 @never_cache
 def healthz(request):
     """200 when a fresh database connection answers, 503 otherwise."""
-    conn = connections.create_connection("default")
+    conn = None
     try:
+        conn = connections.create_connection("default")
         with conn.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
@@ -26,10 +27,11 @@ def healthz(request):
         log.warning("health check failed: %s", exc.__class__.__name__)
         return JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
     finally:
-        try:
-            conn.close()
-        except DatabaseError:
-            pass
+        if conn is not None:
+            try:
+                conn.close()
+            except DatabaseError:
+                pass
     return JsonResponse({"status": "ok", "database": "ok"})
 
 
