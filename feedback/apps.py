@@ -4,3 +4,7 @@ from django.apps import AppConfig
 class FeedbackConfig(AppConfig):
     name = "feedback"
     verbose_name = "Feedback"
+
+    def ready(self):
+        # Registers the per-request "feedback_stamp" value with the page cache.
+        from feedback import antispam  # noqa: F401

@@ -4,6 +4,7 @@ import secrets
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Case, F, Value, When
 from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
@@ -14,9 +15,28 @@ def new_token():
     return secrets.token_urlsafe(32)
 
 
+def queue_rank():
+    """0 for pending feedback, 1 for the rest: the moderation queue shows pending first.
+
+    The same expression is indexed (`fb_queue`), so ordering by it stays an index scan.
+    """
+    return Case(
+        When(status="pending", then=Value(0)),
+        default=Value(1),
+        output_field=models.IntegerField(),
+    )
+
+
 class FeedbackQuerySet(models.QuerySet):
     def pending(self):
         return self.filter(status=Feedback.Status.PENDING)
+
+    def queue(self):
+        """The moderation queue order: pending first, then newest first."""
+        return self.order_by(*Feedback.QUEUE_ORDERING)
+
+    def on_page(self, mitigation):
+        return self.filter(mitigation=mitigation)
 
     def thread_for(self, user):
         """Others' feedback this user may read (the reviewers' discussion)."""
@@ -55,7 +75,10 @@ class Feedback(models.Model):
         DECLINED = "declined", "Declined"
 
     mitigation = models.ForeignKey(
-        "mitigations.Mitigation", null=True, blank=True, on_delete=models.CASCADE,
+        "mitigations.Mitigation",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
         related_name="feedback",
     )
     page_version = models.PositiveBigIntegerField(
@@ -65,11 +88,17 @@ class Feedback(models.Model):
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.OTHER)
     comment = models.TextField()
     proposed_category = models.ForeignKey(
-        "mitigations.TaxonomyCategory", null=True, blank=True, on_delete=models.SET_NULL,
+        "mitigations.TaxonomyCategory",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="+",
     )
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="feedback",
     )
     by_reviewer = models.BooleanField(default=False, help_text="Written by a signed-in reviewer")
@@ -86,7 +115,10 @@ class Feedback(models.Model):
     )
     public_reply = models.TextField(blank=True)
     moderated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="+",
     )
     moderated_at = models.DateTimeField(null=True, blank=True)
@@ -95,6 +127,8 @@ class Feedback(models.Model):
 
     history = HistoricalRecords(excluded_fields=["updated_at", "ip_hash"])
     objects = FeedbackQuerySet.as_manager()
+
+    QUEUE_ORDERING = (queue_rank().asc(), F("created_at").desc(), F("id").desc())
 
     class Meta:
         ordering = ["-created_at"]
@@ -110,6 +144,7 @@ class Feedback(models.Model):
             models.Index(fields=["-created_at"], name="fb_created"),
             models.Index(fields=["kind", "-created_at"], name="fb_kind_created"),
             models.Index(fields=["section", "-created_at"], name="fb_section_created"),
+            models.Index(queue_rank(), F("created_at").desc(), F("id").desc(), name="fb_queue"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -128,6 +163,13 @@ class Feedback(models.Model):
 
     def get_absolute_url(self):
         return reverse("feedback:track", args=[self.token])
+
+    @property
+    def public_status_display(self):
+        """The status as a submitter sees it (spam is reported as rejected)."""
+        if self.status == self.Status.SPAM:
+            return self.Status.REJECTED.label
+        return self.get_status_display()
 
     @property
     def submitter(self):

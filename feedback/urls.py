@@ -1,9 +1,15 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from feedback import views
 
 app_name = "feedback"
 
+TRACKING_ID = r"(?P<token>[A-Za-z0-9_-]{20,64})"
+
 urlpatterns = [
     path("", views.general, name="general"),
+    path("on/<str:code>/", views.page, name="page"),
+    path("thanks/", views.thanks, name="thanks_generic"),
+    re_path(rf"^thanks/{TRACKING_ID}/$", views.thanks, name="thanks"),
+    re_path(rf"^t/{TRACKING_ID}/$", views.track, name="track"),
 ]

@@ -1,5 +1,167 @@
-from django.shortcuts import render
+"""Feedback pages: the general form, a page's form, thank-you and private tracking pages.
+
+Every POST goes through `_receive`: rate limit, body check, honeypot, form (stamp, page
+version, fields), then services.submit, then a redirect to the thank-you page (PRG).
+"""
+
+import logging
+
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from feedback import antispam, services
+from feedback.forms import FeedbackForm
+from feedback.models import Feedback
+from feedback.page import page_form
+from mitigations.models import Mitigation
+from portal import access
+from portal.caching import fresh_value
+
+log = logging.getLogger(__name__)
 
 
+def _private(response):
+    """Pages that carry the private token: never indexed, cached or sent as a referrer."""
+    response["Referrer-Policy"] = "no-referrer"
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+def _rate_limited(request, limited):
+    response = render(request, "429.html", {"retry_after": limited.retry_after}, status=429)
+    response["Retry-After"] = str(limited.retry_after)
+    return response
+
+
+def _receive(request, *, mitigation, render_form):
+    """Handle a submitted feedback form (page or general)."""
+    limited = antispam.rate_limit(request)
+    if limited is not None:
+        log.info("feedback rate-limited (%s)", limited.scope)
+        return _rate_limited(request, limited)
+    if not antispam.body_is_decodable(request):
+        return render(request, "400.html", status=400)
+    if antispam.honeypot_filled(request.POST):
+        # Treated as spam without telling: nothing is stored, the reply looks normal.
+        log.info("feedback honeypot filled; discarded")
+        return redirect("feedback:thanks_generic")
+
+    form = FeedbackForm(request.POST, user=request.user, mitigation=mitigation)
+    duplicate = False
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            item, _created = services.submit(
+                user=request.user,
+                submission_id=data["nonce"],
+                mitigation=mitigation,
+                page_version=data.get("page_version"),
+                section=data["section"],
+                kind=data["kind"],
+                comment=data["comment"],
+                proposed_category=data["proposed_category"],
+                name=data.get("name", ""),
+                email=data.get("email", ""),
+                contact_consent=data.get("contact_consent", False),
+                ip_hash=antispam.ip_hash(request),
+                site_url=request.build_absolute_uri("/"),
+            )
+        except services.DuplicateSubmission:
+            duplicate = True
+            form.add_error(None, "This form has already been sent. Please send it again.")
+        else:
+            return redirect("feedback:thanks", token=item.token)
+    if duplicate or form.has_stamp_error():
+        # The old stamp cannot be used again. Otherwise the stamp is kept, so that sending
+        # the corrected form is still recognised as the same submission.
+        data = request.POST.copy()
+        data["stamp"] = antispam.new_stamp(request)
+        form.data = data
+    return render_form(form)
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
 def general(request):
-    return render(request, "feedback/general.html", {})
+    """Feedback about the portal or the database as a whole."""
+
+    def render_form(form):
+        return render(request, "feedback/general.html", {"form": form})
+
+    if request.method == "POST":
+        return _receive(request, mitigation=None, render_form=render_form)
+    form = FeedbackForm(
+        user=request.user, initial={"stamp": fresh_value(request, "feedback_stamp")}
+    )
+    return render_form(form)
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+def page(request, code):
+    """The feedback form of one mitigation page on its own (and where page forms post to)."""
+    mitigation = get_object_or_404(
+        Mitigation.objects.visible_to(request.user).select_related("category"), code=code
+    )
+
+    def render_form(form):
+        return render(
+            request,
+            "feedback/page_form.html",
+            {
+                "mitigation": mitigation,
+                "form": form,
+            },
+        )
+
+    if request.method == "POST":
+        return _receive(request, mitigation=mitigation, render_form=render_form)
+    return render_form(page_form(request, mitigation))
+
+
+def _page_if_visible(item, user):
+    """The page the feedback is about, only while the user may know it exists."""
+    if item.mitigation_id and access.mitigation_is_visible(item.mitigation, user):
+        return item.mitigation
+    return None
+
+
+@never_cache
+def thanks(request, token=None):
+    item = None
+    if token is not None:
+        item = get_object_or_404(Feedback.objects.select_related("mitigation"), token=token)
+    return _private(
+        render(
+            request,
+            "feedback/thanks.html",
+            {
+                "item": item,
+                "page": _page_if_visible(item, request.user) if item else None,
+                "track_url": request.build_absolute_uri(item.get_absolute_url()) if item else "",
+            },
+        )
+    )
+
+
+@never_cache
+def track(request, token):
+    item = (
+        Feedback.objects.select_related("mitigation", "proposed_category")
+        .filter(token=token)
+        .first()
+    )
+    if item is None:
+        raise Http404("No such feedback")
+    return _private(
+        render(
+            request,
+            "feedback/track.html",
+            {
+                "item": item,
+                "page": _page_if_visible(item, request.user),
+            },
+        )
+    )

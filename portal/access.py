@@ -23,18 +23,28 @@ MODERATE = "feedback.moderate_feedback"
 
 _MODEL_PERMS = ("add", "change", "delete", "view")
 _CATALOGUE_MODELS = (
-    "taxonomycategory", "lifecyclestage", "actor", "rmffunction", "sourcedocument",
-    "mitigation", "figure",
+    "taxonomycategory",
+    "lifecyclestage",
+    "actor",
+    "rmffunction",
+    "sourcedocument",
+    "mitigation",
+    "figure",
 )
 
 # role name -> permissions ("app_label.codename"); editors are also staff (admin access).
 ROLES: dict[str, list[str]] = {
     REVIEWER: [SEE_RESTRICTED_FIGURES, SEE_REVIEWER_THREAD],
     EDITOR: [
-        SEE_RESTRICTED_FIGURES, SEE_REVIEWER_THREAD, SEE_DRAFTS, MODERATE,
+        SEE_RESTRICTED_FIGURES,
+        SEE_REVIEWER_THREAD,
+        SEE_DRAFTS,
+        MODERATE,
         *(f"mitigations.{p}_{m}" for m in _CATALOGUE_MODELS for p in _MODEL_PERMS),
         "mitigations.view_figureview",
-        "feedback.view_feedback", "feedback.change_feedback", "feedback.delete_feedback",
+        "feedback.view_feedback",
+        "feedback.change_feedback",
+        "feedback.delete_feedback",
     ],
 }
 STAFF_ROLES = {EDITOR}
@@ -98,6 +108,7 @@ def today(now: datetime.datetime | None = None) -> datetime.date:
 
 # --- Pages ---------------------------------------------------------------------------------
 
+
 def visible_mitigations(queryset, user):
     """Mitigations the user may know exist: drafts only for editors."""
     if can_see_drafts(user):
@@ -110,6 +121,7 @@ def mitigation_is_visible(mitigation, user) -> bool:
 
 
 # --- Figures -------------------------------------------------------------------------------
+
 
 def restricted_q(now=None) -> Q:
     """Figures that are preliminary or still under embargo at `now`."""
@@ -159,6 +171,7 @@ def _mitigations():
 
 
 # --- Feedback ------------------------------------------------------------------------------
+
 
 def visible_thread(queryset, user):
     """Others' feedback a user may read on a page: approved reviewer feedback, reviewers only."""

@@ -93,7 +93,8 @@ def role_cached(view):
             return _headers(request, view(request, *args, **kwargs))
         path = request.get_full_path()
         digest = hashlib.sha256(path.encode("utf-8", "surrogatepass")).hexdigest()
-        key = f"portal:page:{access.READER}:{data_version()}:{digest}"
+        # The date is in the key: embargoes lift at the start of a day, so no entry outlives one.
+        key = f"portal:page:{access.READER}:{access.today()}:{data_version()}:{digest}"
         entry = cache.get(key)
         if entry is None:
             request._rendering_for_cache = True
@@ -126,6 +127,7 @@ def connect_invalidation(*models):
     for model in models:
         for field in model._meta.many_to_many:
             m2m_changed.connect(
-                bump_data_version, sender=field.remote_field.through,
+                bump_data_version,
+                sender=field.remote_field.through,
                 dispatch_uid=f"bump-m2m-{model}-{field.name}",
             )

@@ -142,6 +142,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+if TESTING:  # fast hashing keeps the test suite quick; never used when serving
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "account"
 LOGOUT_REDIRECT_URL = "home"
@@ -262,6 +264,14 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
 # --- Forms ---------------------------------------------------------------------------------
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
+
+# --- Feedback ------------------------------------------------------------------------------
+FEEDBACK_MIN_SECONDS = env.int("FEEDBACK_MIN_SECONDS", default=3)
+FEEDBACK_MAX_AGE = env.int("FEEDBACK_MAX_AGE", default=2 * 60 * 60)
+FEEDBACK_MAX_LINKS = env.int("FEEDBACK_MAX_LINKS", default=3)
+FEEDBACK_NOTIFY_MAX_PER_HOUR = env.int("FEEDBACK_NOTIFY_MAX_PER_HOUR", default=60)
+# Base address used in emails sent by the task worker (no request there), e.g. https://portal.example.org
+SITE_URL = env.str("SITE_URL", default="")
 
 # --- Portal --------------------------------------------------------------------------------
 # Seconds a rendered public page may be cached (by the shared cache and by browsers).

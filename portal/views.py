@@ -1,5 +1,6 @@
 """Portal-wide views: health check and the signed-in user's account page."""
 
+import contextlib
 import logging
 
 from django.contrib.auth.decorators import login_required
@@ -28,10 +29,8 @@ def healthz(request):
         return JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
     finally:
         if conn is not None:
-            try:
+            with contextlib.suppress(DatabaseError):
                 conn.close()
-            except DatabaseError:
-                pass
     return JsonResponse({"status": "ok", "database": "ok"})
 
 
@@ -46,5 +45,8 @@ def account(request):
     return render(
         request,
         "registration/account.html",
-        {"feedback_items": items, "role_label": access.ROLE_LABELS.get(access.role_of(request.user))},
+        {
+            "feedback_items": items,
+            "role_label": access.ROLE_LABELS.get(access.role_of(request.user)),
+        },
     )

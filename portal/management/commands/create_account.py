@@ -42,7 +42,9 @@ class Command(BaseCommand):
         user.is_staff = role in access.STAFF_ROLES
         user.is_active = True
         user.save()
-        user.groups.remove(*Group.objects.filter(name__in=[access.group_name(r) for r in access.ROLES]))
+        user.groups.remove(
+            *Group.objects.filter(name__in=[access.group_name(r) for r in access.ROLES])
+        )
         user.groups.add(Group.objects.get(name=access.group_name(role)))
         verb = "Created" if created else "Updated"
         self.stdout.write(f"{verb} {role} account {username!r}.")

@@ -1,0 +1,172 @@
+"""Spam and abuse defence for the feedback forms.
+
+- CSRF is Django's own (the cached page gets a per-request token from portal.caching).
+- A honeypot field that people never see and bots fill in.
+- A signed stamp (time + random nonce) rendered fresh on every request, even on cached
+  pages: too fast, too old or tampered forms are refused; the nonce becomes the
+  Feedback.submission_id, so a replayed or double-clicked form is stored once.
+- Rate limits per client address (hashed) and per account, counted in the shared cache.
+- Limits on links in the text, and rejection of undecodable bodies.
+
+Settings (all optional; defaults below): FEEDBACK_MIN_SECONDS, FEEDBACK_MAX_AGE,
+FEEDBACK_RATE_LIMITS, FEEDBACK_MAX_LINKS.
+"""
+
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from urllib.parse import unquote_to_bytes
+
+from django.conf import settings
+from django.core import signing
+from django.core.cache import cache
+from django.utils.crypto import salted_hmac
+
+from portal.caching import register_fresh
+from portal.clientip import client_ip
+
+STAMP_SALT = "feedback.antispam.stamp"
+HONEYPOT_FIELD = "website"
+
+DEFAULT_MIN_SECONDS = 3
+DEFAULT_MAX_AGE = 2 * 60 * 60
+DEFAULT_MAX_LINKS = 3
+# scope -> [(max requests, window seconds), ...]. "ip": anonymous visitors by hashed
+# address; "user": signed-in accounts (invited, so counted per account, not per address).
+DEFAULT_RATE_LIMITS = {
+    "ip": [(5, 60), (30, 24 * 60 * 60)],
+    "user": [(20, 60)],
+}
+
+URL_RE = re.compile(r"(?:https?://|ftp://|www\.)\S+", re.IGNORECASE)
+
+
+def _setting(name, default):
+    return getattr(settings, name, default)
+
+
+# --- The signed stamp ----------------------------------------------------------------------
+
+
+class StampError(Exception):
+    """The stamp is missing, tampered, too fresh or too old; str() is the user's message."""
+
+
+def new_stamp(request=None, *, now=None, nonce=None) -> str:
+    """A signed (time, nonce) pair for a form about to be shown."""
+    payload = {
+        "t": int(time.time() if now is None else now),
+        "n": nonce or secrets.token_urlsafe(24),
+    }
+    return signing.dumps(payload, salt=STAMP_SALT, compress=False)
+
+
+def check_stamp(value, *, now=None) -> str:
+    """The stamp's nonce when the form may be accepted now; StampError otherwise."""
+    if not value:
+        raise StampError("This form is incomplete. Reload the page and send it again.")
+    try:
+        payload = signing.loads(value, salt=STAMP_SALT)
+        issued, nonce = int(payload["t"]), str(payload["n"])
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        raise StampError(
+            "This form could not be verified. Reload the page and send it again."
+        ) from None
+    if not re.fullmatch(r"[A-Za-z0-9_-]{16,64}", nonce):
+        raise StampError("This form could not be verified. Reload the page and send it again.")
+    age = (time.time() if now is None else now) - issued
+    if age < _setting("FEEDBACK_MIN_SECONDS", DEFAULT_MIN_SECONDS):
+        raise StampError(
+            "That was very quick. Please check your feedback and send it again in a few seconds."
+        )
+    if age > _setting("FEEDBACK_MAX_AGE", DEFAULT_MAX_AGE):
+        raise StampError("This form was open for too long and has expired. Please send it again.")
+    return nonce
+
+
+# Cached anonymous pages leave the stamp open and fill it in on every request.
+register_fresh("feedback_stamp", new_stamp)
+
+
+# --- Client identity -----------------------------------------------------------------------
+
+
+def ip_hash(request) -> str:
+    """A keyed hash of the client address (64 hex chars): countable, never reversible."""
+    return salted_hmac("feedback.ip", client_ip(request), algorithm="sha256").hexdigest()
+
+
+# --- Honeypot and content checks -----------------------------------------------------------
+
+
+def honeypot_filled(data) -> bool:
+    return bool(data.get(HONEYPOT_FIELD, "").strip())
+
+
+def count_links(text: str) -> int:
+    return len(URL_RE.findall(text))
+
+
+def max_links() -> int:
+    return _setting("FEEDBACK_MAX_LINKS", DEFAULT_MAX_LINKS)
+
+
+def body_is_decodable(request) -> bool:
+    """False when a url-encoded body holds bytes that are not UTF-8 (raw or %-escaped).
+
+    Django would silently replace them with U+FFFD; we refuse the request instead.
+    """
+    content_type = request.META.get("CONTENT_TYPE", "")
+    if not content_type.startswith("application/x-www-form-urlencoded"):
+        return True
+    body = request.body
+    try:
+        body.decode("utf-8")
+        for pair in body.split(b"&"):
+            unquote_to_bytes(pair.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+# --- Rate limits ---------------------------------------------------------------------------
+
+
+@dataclass
+class Limited:
+    retry_after: int
+    scope: str
+
+
+def _limits():
+    return _setting("FEEDBACK_RATE_LIMITS", DEFAULT_RATE_LIMITS) or {}
+
+
+def _hit(key: str, window: int) -> int:
+    """Count one request in a fixed window; atomic across processes (cache.add + incr)."""
+    cache.add(key, 0, timeout=window + 1)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, timeout=window + 1)
+        return 1
+
+
+def rate_limit(request, *, now=None) -> Limited | None:
+    """Count this submission; a Limited (with seconds to wait) when over any limit."""
+    now = time.time() if now is None else now
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        scope, ident = "user", str(user.pk)
+    else:
+        scope, ident = "ip", ip_hash(request)
+    worst = None
+    for limit, window in _limits().get(scope, []):
+        slot = int(now // window)
+        count = _hit(f"feedback:rate:{scope}:{window}:{slot}:{ident}", window)
+        if count > limit:
+            wait = max(1, int((slot + 1) * window - now) + 1)
+            if worst is None or wait > worst.retry_after:
+                worst = Limited(retry_after=wait, scope=scope)
+    return worst

@@ -1,0 +1,194 @@
+"""The feedback form (used on every mitigation page and on the general feedback page)."""
+
+import re
+
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import Div, Field, Fieldset, Layout
+from django import forms
+from django.core import signing
+
+from feedback import antispam
+from feedback.models import Feedback
+from mitigations.models import TaxonomyCategory
+from portal import access
+
+PAGE_SALT = "feedback.page-version"
+COMMENT_MAX = 5000
+CODE_RE = re.compile(r"^[0-9]+(\.[0-9]+){0,2}$")
+DATALIST_ID = "fb-taxonomy-codes"
+UNREADABLE = "\ufffd"
+
+
+def sign_page(mitigation, version) -> str:
+    """The page and the version the reader saw, signed so it cannot be altered."""
+    return signing.dumps([mitigation.pk, version], salt=PAGE_SALT, compress=False)
+
+
+def read_page(value, mitigation):
+    """The signed page version for this mitigation, or None when the value is not ours."""
+    try:
+        pk, version = signing.loads(value, salt=PAGE_SALT)
+    except (signing.BadSignature, TypeError, ValueError):
+        return None
+    if pk != mitigation.pk or not (version is None or isinstance(version, int)):
+        return None
+    return {"version": version}
+
+
+class FeedbackForm(forms.Form):
+    section = forms.ChoiceField(
+        label="Which part is it about?",
+        choices=Feedback.Section.choices,
+        initial=Feedback.Section.OTHER,
+    )
+    kind = forms.ChoiceField(label="What kind of feedback is it?", choices=Feedback.Kind.choices)
+    proposed_category = forms.CharField(
+        label="Category you would propose (optional)",
+        required=False,
+        max_length=200,
+        help_text="For a classification disagreement: a taxonomy code such as 1.1.3.",
+        widget=forms.TextInput(
+            attrs={"list": DATALIST_ID, "autocomplete": "off", "inputmode": "decimal"}
+        ),
+    )
+    comment = forms.CharField(
+        label="Your feedback",
+        max_length=COMMENT_MAX,
+        help_text=f"Plain text, up to {COMMENT_MAX} characters and {antispam.DEFAULT_MAX_LINKS} "
+        "links.",
+        widget=forms.Textarea(attrs={"rows": 6}),
+    )
+    name = forms.CharField(label="Your name (optional)", required=False, max_length=120)
+    email = forms.EmailField(label="Your email (optional)", required=False, max_length=254)
+    contact_consent = forms.BooleanField(
+        label="You may email me about this feedback (we keep the address only if you tick this)",
+        required=False,
+    )
+    website = forms.CharField(
+        label="Leave this field empty",
+        required=False,
+        widget=forms.TextInput(attrs={"tabindex": "-1", "autocomplete": "off"}),
+    )
+    stamp = forms.CharField(widget=forms.HiddenInput, required=False)
+    page = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, user, mitigation=None, **kwargs):
+        kwargs.setdefault("auto_id", "fb-%s")
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.mitigation = mitigation
+        self.signed_in = bool(user and user.is_authenticated)
+        if not access.can_see_restricted_figures(user):
+            self.fields["section"].choices = [
+                c for c in Feedback.Section.choices if c[0] != Feedback.Section.FIGURES
+            ]
+        hidden = ["stamp", "page"]
+        if mitigation is None:
+            del self.fields["page"]
+            hidden = ["stamp"]
+        contact = ["name", "email", "contact_consent"]
+        if self.signed_in:
+            # Signed-in users are attributed from their account.
+            del self.fields["name"], self.fields["email"]
+            contact = []
+            if user.email:
+                consent = self.fields["contact_consent"]
+                consent.label = "Email me at my account address when it is resolved"
+                contact = ["contact_consent"]
+            else:
+                del self.fields["contact_consent"]
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+        self.helper.disable_csrf = True
+        self.helper.layout = Layout(
+            "section",
+            "kind",
+            "proposed_category",
+            "comment",
+            *([Fieldset("Stay in touch (optional)", *contact)] if contact else []),
+            Div(Field(antispam.HONEYPOT_FIELD), css_class="honeypot", aria_hidden="true"),
+            *hidden,
+        )
+
+    # --- field checks ----------------------------------------------------------------------
+
+    def clean_comment(self):
+        comment = self.cleaned_data["comment"].strip()
+        if not comment:
+            raise forms.ValidationError("Please write your feedback.", code="required")
+        links = antispam.count_links(comment)
+        if links > antispam.max_links():
+            raise forms.ValidationError(
+                "Please include at most %(max)d links (this has %(n)d).",
+                code="links",
+                params={"max": antispam.max_links(), "n": links},
+            )
+        return comment
+
+    def clean_proposed_category(self):
+        code = self.cleaned_data["proposed_category"].strip()
+        if not code:
+            return None
+        code = code.split()[0]
+        category = None
+        if CODE_RE.match(code):
+            category = TaxonomyCategory.objects.filter(code=code).first()
+        if category is None:
+            raise forms.ValidationError(
+                "There is no taxonomy category with the code “%(code)s”.",
+                code="unknown_category",
+                params={"code": code[:20]},
+            )
+        return category
+
+    def clean(self):
+        data = super().clean()
+        for name, value in list(data.items()):
+            if isinstance(value, str) and UNREADABLE in value:
+                self.add_error(
+                    name,
+                    forms.ValidationError(
+                        "This contains characters that could not be read.", code="encoding"
+                    ),
+                )
+        try:
+            data["nonce"] = antispam.check_stamp(data.get("stamp"))
+        except antispam.StampError as exc:
+            self.add_error(None, forms.ValidationError(str(exc), code="stamp"))
+        if self.mitigation is not None:
+            page = read_page(data.get("page") or "", self.mitigation)
+            if page is None:
+                self.add_error(
+                    None,
+                    forms.ValidationError(
+                        "This form does not match the page. Reload the page and send it again.",
+                        code="page",
+                    ),
+                )
+            else:
+                data["page_version"] = page["version"]
+        if not self.signed_in:
+            email, consent = data.get("email"), data.get("contact_consent")
+            if email and not consent:
+                self.add_error(
+                    "contact_consent",
+                    forms.ValidationError(
+                        "Tick this box if we may use your email address, or leave the email empty.",
+                        code="consent",
+                    ),
+                )
+            elif consent and not email and "email" not in self.errors:
+                self.add_error(
+                    "email",
+                    forms.ValidationError(
+                        "Give an email address so that we can contact you.",
+                        code="email",
+                    ),
+                )
+        return data
+
+    def has_stamp_error(self):
+        return any(e.code in ("stamp",) for e in self.non_field_errors().as_data())
+
+    def taxonomy_choices(self):
+        return TaxonomyCategory.objects.order_by("sort_key").values_list("code", "name")
