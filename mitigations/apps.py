@@ -10,6 +10,11 @@ class MitigationsConfig(AppConfig):
         from portal.caching import connect_invalidation
 
         connect_invalidation(
-            models.TaxonomyCategory, models.LifecycleStage, models.Actor, models.RmfFunction,
-            models.SourceDocument, models.Mitigation, models.Figure,
+            models.TaxonomyCategory,
+            models.LifecycleStage,
+            models.Actor,
+            models.RmfFunction,
+            models.SourceDocument,
+            models.Mitigation,
+            models.Figure,
         )

@@ -15,15 +15,17 @@ def figure_chart(figures, now=None):
             continue
         value = max(0.0, min(100.0, float(figure.value)))
         y = len(bars) * ROW_HEIGHT
-        bars.append({
-            "label": figure.risk_area or figure.label,
-            "value": figure.value,
-            "unit": figure.unit,
-            "y": y,
-            "text_y": y + 18,
-            "width": round(BAR_WIDTH * value / 100, 1),
-            "restricted": access.figure_is_restricted(figure, now),
-        })
+        bars.append(
+            {
+                "label": figure.risk_area or figure.label,
+                "value": figure.value,
+                "unit": figure.unit,
+                "y": y,
+                "text_y": y + 18,
+                "width": round(BAR_WIDTH * value / 100, 1),
+                "restricted": access.figure_is_restricted(figure, now),
+            }
+        )
     if not bars:
         return None
     return {

@@ -46,17 +46,24 @@ def export(request, fmt):
     return _private_or_public(request, response)
 
 
+FIGURE_COLUMNS = [c for c in dataset.COLUMNS["figures"] if c != "mitigation_id"]
+
+
 def _wide_csv(tables) -> str:
-    """One row per mitigation: its import columns, then one column per figure key."""
-    keys = sorted({f["key"] for f in tables["figures"]})
-    values = {(f["mitigation_id"], f["key"]): f["value"] for f in tables["figures"]}
-    columns = dataset.COLUMNS["mitigations"] + [f"figure_{k}" for k in keys]
+    """Tidy CSV: one row per mitigation and visible figure (figure_* columns), or one row
+    with empty figure columns for a mitigation without visible figures."""
+    by_mitigation = {}
+    for figure in tables["figures"]:
+        by_mitigation.setdefault(figure["mitigation_id"], []).append(figure)
+    columns = dataset.COLUMNS["mitigations"]
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(columns)
+    writer.writerow(columns + [f"figure_{c}" for c in FIGURE_COLUMNS])
     for row in tables["mitigations"]:
-        figure_cells = [values.get((row["id"], k), "") for k in keys]
-        writer.writerow([row[c] for c in dataset.COLUMNS["mitigations"]] + figure_cells)
+        base = [row[c] for c in columns]
+        figures = by_mitigation.get(row["id"]) or [dict.fromkeys(FIGURE_COLUMNS, "")]
+        for figure in figures:
+            writer.writerow(base + [figure[c] for c in FIGURE_COLUMNS])
     return out.getvalue()
 
 
@@ -100,8 +107,10 @@ class MitigationSitemap(Sitemap):
 
     def items(self):
         # Crawlers are anonymous: the sitemap lists what an anonymous reader may see.
-        return Mitigation.objects.visible_to(AnonymousUser()).order_by("code").only(
-            "slug", "updated_at"
+        return (
+            Mitigation.objects.visible_to(AnonymousUser())
+            .order_by("code")
+            .only("slug", "updated_at")
         )
 
     def lastmod(self, item):

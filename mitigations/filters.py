@@ -25,30 +25,47 @@ SORTS = {
 class MitigationFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(label="Search", method="filter_q")
     category = django_filters.ModelChoiceFilter(
-        label="Taxonomy category", queryset=TaxonomyCategory.objects.all(),
-        to_field_name="code", method="filter_category", empty_label="Any category",
+        label="Taxonomy category",
+        queryset=TaxonomyCategory.objects.all(),
+        to_field_name="code",
+        method="filter_category",
+        empty_label="Any category",
     )
     lifecycle = django_filters.ModelChoiceFilter(
-        label="Lifecycle stage", queryset=LifecycleStage.objects.all(), to_field_name="slug",
-        method="filter_facet", empty_label="Any stage",
+        label="Lifecycle stage",
+        queryset=LifecycleStage.objects.all(),
+        to_field_name="slug",
+        method="filter_facet",
+        empty_label="Any stage",
     )
     actor = django_filters.ModelChoiceFilter(
-        label="Actor", queryset=Actor.objects.all(), to_field_name="slug",
-        method="filter_facet", empty_label="Any actor",
+        label="Actor",
+        queryset=Actor.objects.all(),
+        to_field_name="slug",
+        method="filter_facet",
+        empty_label="Any actor",
     )
     rmf = django_filters.ModelChoiceFilter(
-        label="AI RMF function", queryset=RmfFunction.objects.all(), to_field_name="slug",
-        method="filter_facet", empty_label="Any function",
+        label="AI RMF function",
+        queryset=RmfFunction.objects.all(),
+        to_field_name="slug",
+        method="filter_facet",
+        empty_label="Any function",
     )
     source = django_filters.ModelChoiceFilter(
-        label="Source document", queryset=SourceDocument.objects.all(), to_field_name="key",
-        method="filter_source", empty_label="Any source",
+        label="Source document",
+        queryset=SourceDocument.objects.all(),
+        to_field_name="key",
+        method="filter_source",
+        empty_label="Any source",
     )
     status = django_filters.ChoiceFilter(
         label="Page status", choices=[], method="filter_status", empty_label="Any status"
     )
     sort = django_filters.ChoiceFilter(
-        label="Sort by", choices=[(k, v[0]) for k, v in SORTS.items()], method="filter_sort",
+        label="Sort by",
+        choices=[(k, v[0]) for k, v in SORTS.items()],
+        method="filter_sort",
         empty_label=None,
     )
 
@@ -59,7 +76,8 @@ class MitigationFilter(django_filters.FilterSet):
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
         statuses = [
-            (value, label) for value, label in Mitigation.Status.choices
+            (value, label)
+            for value, label in Mitigation.Status.choices
             if value != Mitigation.Status.DRAFT or access.can_see_drafts(user)
         ]
         self.filters["status"].extra["choices"] = statuses
@@ -84,9 +102,7 @@ class MitigationFilter(django_filters.FilterSet):
 
     def filter_facet(self, queryset, name, value):
         through = Mitigation._meta.get_field(f"{name}_other").remote_field.through
-        other = through.objects.filter(
-            mitigation=OuterRef("pk"), **{value._meta.model_name: value}
-        )
+        other = through.objects.filter(mitigation=OuterRef("pk"), **{value._meta.model_name: value})
         return queryset.filter(Q(**{f"{name}_primary": value}) | Q(Exists(other)))
 
     def filter_source(self, queryset, name, value):

@@ -142,8 +142,14 @@ class MitigationQuerySet(models.QuerySet):
 
     def for_list(self):
         return self.select_related("category").only(
-            "code", "name", "slug", "definition", "status", "updated_at",
-            "category__code", "category__name",
+            "code",
+            "name",
+            "slug",
+            "definition",
+            "status",
+            "updated_at",
+            "category__code",
+            "category__name",
         )
 
 

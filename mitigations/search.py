@@ -30,15 +30,18 @@ def search_mitigations(queryset, text):
     match = Q()
     for word in words:
         match &= (
-            Q(name__icontains=word) | Q(definition__icontains=word)
-            | Q(additional_information__icontains=word) | Q(reasoning__icontains=word)
+            Q(name__icontains=word)
+            | Q(definition__icontains=word)
+            | Q(additional_information__icontains=word)
+            | Q(reasoning__icontains=word)
         )
     name_hit = Q()
     for word in words:
         name_hit |= Q(name__icontains=word)
     return (
         queryset.filter(match)
-        .annotate(rank=Case(When(name_hit, then=Value(1)), default=Value(0),
-                            output_field=IntegerField()))
+        .annotate(
+            rank=Case(When(name_hit, then=Value(1)), default=Value(0), output_field=IntegerField())
+        )
         .order_by("-rank", "name")
     )

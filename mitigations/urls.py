@@ -15,7 +15,9 @@ urlpatterns = [
     re_path(r"^mitigations/(?P<code>[A-Za-z]+[0-9]+)/$", views.mitigation_by_code, name="by_code"),
     path("mitigations/<slug:slug>/", views.mitigation_detail, name="detail"),
     path(
-        "sitemap.xml", sitemap, {"sitemaps": {"mitigations": exports.MitigationSitemap}},
+        "sitemap.xml",
+        sitemap,
+        {"sitemaps": {"mitigations": exports.MitigationSitemap}},
         name="sitemap",
     ),
 ]

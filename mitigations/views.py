@@ -52,12 +52,18 @@ def home(request):
         total=Count("pk"),
         polishing=Count("pk", filter=Q(status=Mitigation.Status.POLISHING)),
     )
-    return render(request, "mitigations/home.html", {
-        "counts": counts,
-        "source_count": SourceDocument.objects.filter(mitigations__in=visible).distinct().count(),
-        "tree": _category_tree(request.user),
-        "recent": visible.for_list().order_by("-updated_at")[:5],
-    })
+    return render(
+        request,
+        "mitigations/home.html",
+        {
+            "counts": counts,
+            "source_count": SourceDocument.objects.filter(mitigations__in=visible)
+            .distinct()
+            .count(),
+            "tree": _category_tree(request.user),
+            "recent": visible.for_list().order_by("-updated_at")[:5],
+        },
+    )
 
 
 @role_cached
@@ -67,20 +73,26 @@ def taxonomy(request):
 
 def _paginated_list(request, queryset, template, extra):
     filterset = MitigationFilter(request.GET or None, queryset=queryset, user=request.user)
-    results = filterset.qs if filterset.is_bound and filterset.is_valid() else queryset.order_by("name")
+    results = (
+        filterset.qs if filterset.is_bound and filterset.is_valid() else queryset.order_by("name")
+    )
     paginator = Paginator(results.for_list(), PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    return render(request, template, {
-        "filter": filterset,
-        "page_obj": page,
-        "mitigations": page.object_list,
-        "query_string": query.urlencode(),
-        "active_filters": filterset.active_filters(),
-        "filter_errors": filterset.is_bound and not filterset.is_valid(),
-        **extra,
-    })
+    return render(
+        request,
+        template,
+        {
+            "filter": filterset,
+            "page_obj": page,
+            "mitigations": page.object_list,
+            "query_string": query.urlencode(),
+            "active_filters": filterset.active_filters(),
+            "filter_errors": filterset.is_bound and not filterset.is_valid(),
+            **extra,
+        },
+    )
 
 
 @role_cached
@@ -96,9 +108,16 @@ def category_detail(request, code):
         Q(category__sort_key=key) | Q(category__sort_key__startswith=key + ".")
     )
     children = category.children.all()
-    return _paginated_list(request, queryset, "mitigations/category.html", {
-        "category": category, "ancestors": category.ancestors(), "children": children,
-    })
+    return _paginated_list(
+        request,
+        queryset,
+        "mitigations/category.html",
+        {
+            "category": category,
+            "ancestors": category.ancestors(),
+            "children": children,
+        },
+    )
 
 
 @role_cached
@@ -116,15 +135,22 @@ def mitigation_by_code(request, code):
 @role_cached
 def mitigation_detail(request, slug):
     user = request.user
-    queryset = _visible(user).select_related(
-        "category__parent__parent", "lifecycle_primary", "actor_primary", "rmf_primary"
-    ).prefetch_related(
-        "lifecycle_other", "actor_other", "rmf_other", "sources",
-        Prefetch(
-            "related",
-            queryset=_visible(user).select_related("category").order_by("name"),
-            to_attr="visible_related",
-        ),
+    queryset = (
+        _visible(user)
+        .select_related(
+            "category__parent__parent", "lifecycle_primary", "actor_primary", "rmf_primary"
+        )
+        .prefetch_related(
+            "lifecycle_other",
+            "actor_other",
+            "rmf_other",
+            "sources",
+            Prefetch(
+                "related",
+                queryset=_visible(user).select_related("category").order_by("name"),
+                to_attr="visible_related",
+            ),
+        )
     )
     mitigation = get_object_or_404(queryset, slug=slug)
     figures = list(Figure.objects.visible_to(user).filter(mitigation=mitigation))
