@@ -45,6 +45,11 @@ ROLES: dict[str, list[str]] = {
         "feedback.view_feedback",
         "feedback.change_feedback",
         "feedback.delete_feedback",
+        # the sign-in log and lockouts (django-axes)
+        "axes.view_accessattempt",
+        "axes.delete_accessattempt",
+        "axes.view_accesslog",
+        "axes.view_accessfailurelog",
     ],
 }
 STAFF_ROLES = {EDITOR}

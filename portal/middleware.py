@@ -3,10 +3,10 @@
 import time
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import logout
 from django.shortcuts import render
 
-from portal import access
 
 
 class RequestLimitsMiddleware:
@@ -46,9 +46,11 @@ class IdleTimeoutMiddleware:
             now = int(time.time())
             last = request.session.get(self.KEY)
             if last is not None and now - int(last) > settings.IDLE_TIMEOUT:
-                role = access.role_of(user)
                 logout(request)
-                request.session["signed_out_idle"] = role
+                messages.info(
+                    request,
+                    "You were signed out after a period of inactivity. Please sign in again.",
+                )
             elif last is None or now - int(last) > 60:
                 # Writing at most once a minute keeps sessions from being saved on every hit.
                 request.session[self.KEY] = now

@@ -42,3 +42,5 @@ urlpatterns = [
 
 admin.site.site_header = "Mitigation portal administration"
 admin.site.site_title = "Mitigation portal admin"
+
+handler500 = "portal.views.server_error"

@@ -2,10 +2,12 @@
 
 import contextlib
 import logging
+import sys
 
 from django.contrib.auth.decorators import login_required
-from django.db import DatabaseError, connections
-from django.http import JsonResponse
+from django.db import DatabaseError, InterfaceError, OperationalError, connections
+from django.http import HttpResponse, HttpResponseServerError, JsonResponse
+from django.template import loader
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
@@ -50,3 +52,16 @@ def account(request):
             "role_label": access.ROLE_LABELS.get(access.role_of(request.user)),
         },
     )
+
+
+def server_error(request):
+    """handler500: a database that cannot be reached is a 503 (try again), not a 500.
+
+    Rendered without a request context: nothing here may touch the database.
+    """
+    exc = sys.exc_info()[1]
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        response = HttpResponse(loader.get_template("503.html").render(), status=503)
+        response["Retry-After"] = "5"
+        return response
+    return HttpResponseServerError(loader.get_template("500.html").render())

@@ -1,19 +1,8 @@
 """Create the role groups (reviewer, editor) with their permissions, from portal/access.py."""
 
-from django.apps import apps as global_apps
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-
-def sync(apps, schema_editor):
-    # Permissions are normally created after migrate; create them now so groups can use them.
-    for app_config in global_apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
-    from portal.access import sync_roles
-
-    sync_roles(apps)
+from portal.migrations._roles import sync
 
 
 class Migration(migrations.Migration):
