@@ -8,7 +8,6 @@ from django.contrib.auth import logout
 from django.shortcuts import render
 
 
-
 class RequestLimitsMiddleware:
     """Refuse oversized bodies before anything reads them; add Permissions-Policy."""
 
