@@ -24,13 +24,34 @@ COLUMNS: dict[str, list[str]] = {
     "rmf_functions": ["name", "description", "position"],
     "sources": ["id", "title", "authors", "year", "url", "doi", "abstract"],
     "mitigations": [
-        "id", "name", "definition", "additional_information", "reasoning", "classified_by",
-        "taxonomy_code", "lifecycle_primary", "lifecycle_other", "actor_primary", "actor_other",
-        "rmf_primary", "rmf_other", "source_ids", "related_ids", "status",
+        "id",
+        "name",
+        "definition",
+        "additional_information",
+        "reasoning",
+        "classified_by",
+        "taxonomy_code",
+        "lifecycle_primary",
+        "lifecycle_other",
+        "actor_primary",
+        "actor_other",
+        "rmf_primary",
+        "rmf_other",
+        "source_ids",
+        "related_ids",
+        "status",
     ],
     "figures": [
-        "mitigation_id", "key", "label", "value", "unit", "risk_area", "sample_size",
-        "preliminary", "embargo_until", "note",
+        "mitigation_id",
+        "key",
+        "label",
+        "value",
+        "unit",
+        "risk_area",
+        "sample_size",
+        "preliminary",
+        "embargo_until",
+        "note",
     ],
 }
 REQUIRED: dict[str, set[str]] = {
@@ -61,7 +82,9 @@ def export_tables(mitigations, figures) -> dict[str, list[dict[str, str]]]:
     mitigations = (
         mitigations.select_related("category", "lifecycle_primary", "actor_primary", "rmf_primary")
         .prefetch_related(
-            "lifecycle_other", "actor_other", "rmf_other",
+            "lifecycle_other",
+            "actor_other",
+            "rmf_other",
             Prefetch("sources", queryset=SourceDocument.objects.order_by("key")),
             Prefetch("related", queryset=Mitigation.objects.only("code").order_by("code")),
         )
@@ -70,24 +93,28 @@ def export_tables(mitigations, figures) -> dict[str, list[dict[str, str]]]:
     mitigation_rows = []
     exported_codes = set(mitigations.values_list("code", flat=True))
     for m in mitigations:
-        mitigation_rows.append({
-            "id": m.code,
-            "name": m.name,
-            "definition": m.definition,
-            "additional_information": m.additional_information,
-            "reasoning": m.reasoning,
-            "classified_by": m.classified_by,
-            "taxonomy_code": m.category.code,
-            "lifecycle_primary": m.lifecycle_primary.name if m.lifecycle_primary else "",
-            "lifecycle_other": join_list(sorted(f.name for f in m.lifecycle_other.all())),
-            "actor_primary": m.actor_primary.name if m.actor_primary else "",
-            "actor_other": join_list(sorted(f.name for f in m.actor_other.all())),
-            "rmf_primary": m.rmf_primary.name if m.rmf_primary else "",
-            "rmf_other": join_list(sorted(f.name for f in m.rmf_other.all())),
-            "source_ids": join_list(s.key for s in m.sources.all()),
-            "related_ids": join_list(r.code for r in m.related.all() if r.code in exported_codes),
-            "status": m.status,
-        })
+        mitigation_rows.append(
+            {
+                "id": m.code,
+                "name": m.name,
+                "definition": m.definition,
+                "additional_information": m.additional_information,
+                "reasoning": m.reasoning,
+                "classified_by": m.classified_by,
+                "taxonomy_code": m.category.code,
+                "lifecycle_primary": m.lifecycle_primary.name if m.lifecycle_primary else "",
+                "lifecycle_other": join_list(sorted(f.name for f in m.lifecycle_other.all())),
+                "actor_primary": m.actor_primary.name if m.actor_primary else "",
+                "actor_other": join_list(sorted(f.name for f in m.actor_other.all())),
+                "rmf_primary": m.rmf_primary.name if m.rmf_primary else "",
+                "rmf_other": join_list(sorted(f.name for f in m.rmf_other.all())),
+                "source_ids": join_list(s.key for s in m.sources.all()),
+                "related_ids": join_list(
+                    r.code for r in m.related.all() if r.code in exported_codes
+                ),
+                "status": m.status,
+            }
+        )
     figure_rows = [
         {
             "mitigation_id": f.mitigation.code,
@@ -101,7 +128,9 @@ def export_tables(mitigations, figures) -> dict[str, list[dict[str, str]]]:
             "embargo_until": f.embargo_until.isoformat() if f.embargo_until else "",
             "note": f.note,
         }
-        for f in figures.select_related("mitigation").order_by("mitigation__code", "position", "key")
+        for f in figures.select_related("mitigation").order_by(
+            "mitigation__code", "position", "key"
+        )
     ]
     tables = {
         "taxonomy": [
@@ -116,11 +145,63 @@ def export_tables(mitigations, figures) -> dict[str, list[dict[str, str]]]:
         ]
     tables["sources"] = [
         {
-            "id": s.key, "title": s.title, "authors": join_list(s.authors), "year": str(s.year),
-            "url": s.url, "doi": s.doi, "abstract": s.abstract,
+            "id": s.key,
+            "title": s.title,
+            "authors": join_list(s.authors),
+            "year": str(s.year),
+            "url": s.url,
+            "doi": s.doi,
+            "abstract": s.abstract,
         }
         for s in SourceDocument.objects.order_by("key")
     ]
     tables["mitigations"] = mitigation_rows
     tables["figures"] = figure_rows
     return tables
+
+
+# --- Writing the format (deterministic: the same tables give byte-identical files) --------
+
+
+def _ordered_rows(table: str, rows):
+    columns = COLUMNS[table]
+    return [{col: "" if row.get(col) is None else str(row[col]) for col in columns} for row in rows]
+
+
+def write_csv_folder(tables: dict[str, list[dict]], path) -> list:
+    """Write each table to `path/<table>.csv` (the folder is created if needed).
+
+    UTF-8 without BOM, a header row in COLUMNS order, `\\n` line endings, minimal quoting;
+    empty cells are empty strings. Returns the paths written, in COLUMNS order.
+    """
+    import csv
+    from pathlib import Path
+
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for table in COLUMNS:
+        if table not in tables:
+            continue
+        target = folder / f"{table}.csv"
+        with target.open("w", encoding="utf-8", newline="") as out:
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(COLUMNS[table])
+            for row in _ordered_rows(table, tables[table]):
+                writer.writerow(row.values())
+        written.append(target)
+    return written
+
+
+def write_json(tables: dict[str, list[dict]], path):
+    """Write all tables to one JSON file: tables and columns in COLUMNS order,
+    `ensure_ascii=False`, `indent=1`, a newline at the end, UTF-8 without BOM."""
+    import json
+    from pathlib import Path
+
+    data = {table: _ordered_rows(table, tables[table]) for table in COLUMNS if table in tables}
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("w", encoding="utf-8", newline="") as out:
+        out.write(json.dumps(data, ensure_ascii=False, indent=1) + "\n")
+    return target
