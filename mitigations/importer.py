@@ -931,7 +931,11 @@ class _RowWriter:
     def __init__(self, user, reason: str, date):
         self.user, self.reason, self.date = user, reason, date
         self.connection = connections[DEFAULT_DB_ALIAS]  # not the per-access proxy
-        self.postgres = self.connection.vendor == "postgresql"
+        # COPY needs psycopg 3 (the project's driver); with psycopg2, INSERT … RETURNING is used.
+        self.postgres = (
+            self.connection.vendor == "postgresql"
+            and getattr(self.connection.Database, "__name__", "") == "psycopg"
+        )
         self.fast = self.postgres or self.connection.features.can_return_rows_from_bulk_insert
 
     def create(self, model, items: list[dict], history: bool = True) -> list:

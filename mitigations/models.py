@@ -221,7 +221,7 @@ class Mitigation(models.Model):
 
     @staticmethod
     def make_slug(name, code):
-        base = slugify(name)[:180] or "mitigation"
+        base = slugify(name)[:179] or "mitigation"
         return f"{base}-{code.lower()}"
 
     def get_absolute_url(self):
