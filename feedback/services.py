@@ -111,6 +111,9 @@ def moderate(items, by, *, status=None, resolution=None, reply=None, site_url=""
                 item.status = status
             if resolution is not None:
                 item.resolution = resolution
+                if resolution in RESOLVED and status is None and item.status == "pending":
+                    # Resolving an item is a moderation decision: it was read and is genuine.
+                    item.status = Feedback.Status.APPROVED
             if reply is not None:
                 item.public_reply = reply
             if (item.status, item.resolution, item.public_reply) == before:

@@ -9,7 +9,13 @@ from django.shortcuts import render
 
 
 class RequestLimitsMiddleware:
-    """Refuse oversized bodies before anything reads them; add Permissions-Policy."""
+    """Refuse oversized bodies before anything reads them; add Permissions-Policy.
+
+    Also sets X-Frame-Options on responses that did not pass through
+    XFrameOptionsMiddleware (its own 400/413, errors raised by middleware between the two),
+    unless a view is exempt. Static files get them only if this middleware is listed
+    before WhiteNoiseMiddleware, which answers them itself.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -28,6 +34,8 @@ class RequestLimitsMiddleware:
         else:
             response = self.get_response(request)
         response.headers.setdefault("Permissions-Policy", settings.PERMISSIONS_POLICY)
+        if not getattr(response, "xframe_options_exempt", False):
+            response.headers.setdefault("X-Frame-Options", settings.X_FRAME_OPTIONS)
         return response
 
 

@@ -7,9 +7,11 @@ from django.contrib.auth.management import create_permissions
 def sync(apps, schema_editor):
     # Permissions are normally created after migrate; create them now so groups can use them.
     for app_config in global_apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
+        original, app_config.models_module = app_config.models_module, True
+        try:
+            create_permissions(app_config, apps=apps, verbosity=0)
+        finally:
+            app_config.models_module = original
     from portal.access import sync_roles
 
     sync_roles(apps)

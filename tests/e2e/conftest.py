@@ -19,7 +19,6 @@ import re
 from pathlib import Path
 
 import pytest
-from django.apps import apps
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.core.management.sql import emit_post_migrate_signal
@@ -153,19 +152,9 @@ def browser():
 
 
 def _recreate_permissions():
-    """Content types and permissions, after an earlier test's flush removed them.
-
-    A flush sends post_migrate, which normally re-creates them. But once the role migrations
-    ran in this process, portal/migrations/_roles.py has left every AppConfig.models_module
-    at None, and post_migrate then skips every app. Re-import the models modules (what the
-    app registry does at start-up) and send post_migrate again.
-    """
-    if Permission.objects.exists():
-        return
-    for config in apps.get_app_configs():
-        if config.models_module is None:
-            config.import_models()
-    emit_post_migrate_signal(0, False, DEFAULT_DB_ALIAS)
+    """Content types and permissions, after an earlier transactional test's flush removed them."""
+    if not Permission.objects.exists():
+        emit_post_migrate_signal(0, False, DEFAULT_DB_ALIAS)
 
 
 @pytest.fixture
