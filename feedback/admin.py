@@ -13,11 +13,12 @@ import re
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.http import StreamingHttpResponse
+from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -31,6 +32,7 @@ from feedback import services
 from feedback.models import Feedback
 from mitigations.models import Mitigation, TaxonomyCategory
 from portal import access
+from portal.admin import SafeChangelistMixin
 
 STATUS_COUNTS_KEY = "feedback:admin:status-counts"
 STATUS_COUNTS_SECONDS = 30
@@ -296,7 +298,7 @@ def csv_response(queryset, filename="feedback.csv"):
 
 
 @admin.register(Feedback)
-class FeedbackAdmin(SimpleHistoryAdmin):
+class FeedbackAdmin(SafeChangelistMixin, SimpleHistoryAdmin):
     list_display = [
         "summary",
         "page_link",
@@ -431,7 +433,9 @@ class FeedbackAdmin(SimpleHistoryAdmin):
         """
         for term in smart_split(search_term):
             if term[:1] in "\"'":
-                term = unescape_string_literal(term) if len(term) > 1 else ""
+                # An unbalanced quote ('"abc') is searched for as typed, minus the quote.
+                balanced = len(term) > 1 and term[0] == term[-1]
+                term = unescape_string_literal(term) if balanced else term[1:]
             if not term:
                 continue
             condition = (
@@ -520,7 +524,10 @@ class FeedbackAdmin(SimpleHistoryAdmin):
         """The changelist's current selection (filters, search) as CSV, streamed."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        changelist = self.get_changelist_instance(request)
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            return HttpResponseBadRequest("Unknown filter in the export address.")
         queryset = changelist.get_queryset(request)
         return csv_response(queryset)
 

@@ -30,6 +30,7 @@ from mitigations.models import (
     TaxonomyCategory,
 )
 from portal import access
+from portal.admin import SafeChangelistMixin
 
 IMPORT_PERMISSION = "mitigations.add_mitigation"
 # Largest upload accepted by the import page (the request body limit, MAX_REQUEST_BODY, is
@@ -144,7 +145,7 @@ class PolicyHistoryMixin:
 
 
 @admin.register(Mitigation)
-class MitigationAdmin(PolicyHistoryMixin, SimpleHistoryAdmin):
+class MitigationAdmin(SafeChangelistMixin, PolicyHistoryMixin, SimpleHistoryAdmin):
     list_display = ("code", "name", "category", "status", "classified_by", "updated_at")
     list_display_links = ("code", "name")
     list_filter = (
@@ -254,7 +255,7 @@ class FigureAdmin(PolicyHistoryMixin, SimpleHistoryAdmin):
 
 
 @admin.register(FigureView)
-class FigureViewAdmin(admin.ModelAdmin):
+class FigureViewAdmin(SafeChangelistMixin, admin.ModelAdmin):
     """Read-only audit: who saw the restricted figures of which page on which day."""
 
     list_display = ("day", "user", "mitigation", "views", "first_seen", "last_seen")

@@ -8,8 +8,16 @@ from django.contrib.auth import logout
 from django.shortcuts import render
 
 
+def _has_nul(meta) -> bool:
+    return "%00" in meta.get("QUERY_STRING", "") or "\x00" in meta.get("QUERY_STRING", "")
+
+
 class RequestLimitsMiddleware:
     """Refuse oversized bodies before anything reads them; add Permissions-Policy.
+
+    A NUL character in the path or the query string is refused too (400): no URL of ours
+    has one, and lookups (a path segment, a filter or search parameter, in the site or the
+    admin) would pass it to PostgreSQL, which cannot compare text with NUL (DataError, 500).
 
     Also sets X-Frame-Options on responses that did not pass through
     XFrameOptionsMiddleware (its own 400/413, errors raised by middleware between the two),
@@ -25,7 +33,7 @@ class RequestLimitsMiddleware:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = -1
-        if length < 0:
+        if length < 0 or "\x00" in request.path_info or _has_nul(request.META):
             response = render(request, "400.html", status=400)
         elif length > settings.MAX_REQUEST_BODY:
             response = render(
