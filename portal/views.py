@@ -10,6 +10,8 @@ from django.http import HttpResponse, HttpResponseServerError, JsonResponse
 from django.shortcuts import render
 from django.template import loader
 from django.views.decorators.cache import never_cache
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from feedback.models import Feedback
 from portal import access
@@ -54,13 +56,18 @@ def account(request):
     )
 
 
+# Errors of a backing service that is down or unreachable: the request may succeed later.
+UNAVAILABLE = (OperationalError, InterfaceError, RedisConnectionError, RedisTimeoutError)
+
+
 def server_error(request):
-    """handler500: a database that cannot be reached is a 503 (try again), not a 500.
+    """handler500: a database or cache (Redis) that cannot be reached is a 503 (try again),
+    not a 500.
 
     Rendered without a request context: nothing here may touch the database.
     """
     exc = sys.exc_info()[1]
-    if isinstance(exc, (OperationalError, InterfaceError)):
+    if isinstance(exc, UNAVAILABLE):
         response = HttpResponse(loader.get_template("503.html").render(), status=503)
         response["Retry-After"] = "5"
         return response

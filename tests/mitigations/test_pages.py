@@ -143,7 +143,8 @@ def test_unknown_filter_values_are_a_message_not_an_error(catalogue, reader_clie
         "actor=%FF",
     ):
         response = reader_client.get(f"/mitigations/?{query}")
-        assert response.status_code == 200, query
+        # A NUL in the query string is refused up front (400); the rest are ignored filters.
+        assert response.status_code == (400 if "%00" in query else 200), query
 
 
 def test_sort_by_name_and_by_update(catalogue, reader_client):

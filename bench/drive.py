@@ -1,0 +1,786 @@
+"""Drive a running portal with wrk, scenario by scenario, and report (called by bench/run).
+
+    .venv/bin/python bench/drive.py --url http://127.0.0.1:PORT [--only home,detail_reader]
+
+bench/run sets the environment (the same the server runs with: bench settings, database,
+Redis, SECRET_KEY). This script signs in for real, checks every scenario once (status and
+what the role must and must not see), then runs wrk (BENCH_THREADS threads,
+BENCH_CONNECTIONS connections) for BENCH_WARMUP seconds unrecorded and BENCH_DURATION
+seconds recorded. It prints a table and writes bench/results/latest.json, a dated copy,
+and the table into bench/README.md.
+"""
+
+import argparse
+import datetime
+import hashlib
+import http.client
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+sys.path.insert(0, str(ROOT))
+
+THREADS = int(os.environ.get("BENCH_THREADS", "2"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "8"))
+DURATION = int(os.environ.get("BENCH_DURATION", "10"))
+WARMUP = int(os.environ.get("BENCH_WARMUP", "3"))
+PASSWORD = os.environ.get("BENCH_PASSWORD") or "bench-password-not-secret-42"
+POST_POOL_RPS = 800  # feedback bodies prepared per second of run: more than the server takes
+
+# Query words for the cold searches (bench/seed_scale.py's vocabulary).
+COMMON_WORDS = "model risk data access safety audit security policy incident evaluation".split()  # noqa: SIM905
+RARE_WORDS = ["sandbagging", "unlearning", "watermarking", "tripwires", "honeypots", "enclaves"]
+
+RESTRICTED_NOTICE = "Preliminary data — do not share or cite."
+HIDDEN_NOTICE = "available to signed-in reviewers"
+
+
+# --- A tiny HTTP client (sign-in, checks) --------------------------------------------------
+
+
+class Client:
+    def __init__(self, url):
+        parts = urllib.parse.urlsplit(url)
+        self.host, self.port = parts.hostname, parts.port
+        self.cookies = {}
+
+    def request(self, method, path, data=None, headers=None):
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        headers = dict(headers or {})
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        body = None
+        if data is not None:
+            body = urllib.parse.urlencode(data)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        text = response.read().decode("utf-8", "replace")
+        for header in response.headers.get_all("Set-Cookie") or []:
+            name, _, rest = header.partition("=")
+            value = rest.split(";", 1)[0]
+            if value in ("", '""'):
+                self.cookies.pop(name.strip(), None)
+            else:
+                self.cookies[name.strip()] = value
+        conn.close()
+        return response.status, response.headers, text
+
+    def cookie_header(self):
+        return "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+
+
+def form_value(html, name):
+    match = re.search(rf'name="{re.escape(name)}" value="([^"]*)"', html)
+    if not match:
+        raise SystemExit(f"no {name} in the form")
+    return match.group(1).replace("&amp;", "&")
+
+
+def sign_in(url, username):
+    client = Client(url)
+    status, _, html = client.request("GET", "/accounts/signin/")
+    assert status == 200, f"sign-in page: {status}"
+    token = form_value(html, "csrfmiddlewaretoken")
+    status, headers, _ = client.request(
+        "POST",
+        "/accounts/signin/",
+        {"username": username, "password": PASSWORD, "csrfmiddlewaretoken": token, "next": ""},
+    )
+    if status != 302 or "sessionid" not in client.cookies:
+        raise SystemExit(f"signing in as {username} failed ({status}); was the seed run?")
+    return client
+
+
+# --- Targets -------------------------------------------------------------------------------
+
+
+def pick_pages(count=200):
+    """Visible pages with both public and restricted figures, in a stable order."""
+    from django.db.models import Exists, OuterRef
+
+    from mitigations.models import Figure, Mitigation
+    from portal import access
+
+    restricted = Figure.objects.filter(mitigation=OuterRef("pk")).filter(access.restricted_q())
+    public = Figure.objects.filter(mitigation=OuterRef("pk")).exclude(access.restricted_q())
+    return list(
+        Mitigation.objects.exclude(status="draft")
+        .filter(Exists(restricted), Exists(public))
+        .order_by("code")
+        .values("code", "slug")[:count]
+    )
+
+
+def feedback_forms(url, pages):
+    """(page code, signed page version, CSRF token) of each page's real feedback form
+    (GET /feedback/on/CODE/), and the CSRF cookie they belong to."""
+    client = Client(url)
+    forms = []
+    for page in pages:
+        status, _, html = client.request("GET", f"/feedback/on/{page['code']}/")
+        assert status == 200, f"feedback form of {page['code']}: {status}"
+        forms.append(
+            (page["code"], form_value(html, "page"), form_value(html, "csrfmiddlewaretoken"))
+        )
+    assert "csrftoken" in client.cookies, "no CSRF cookie"
+    return forms, client.cookie_header()
+
+
+def feedback_bodies(forms, count, tag):
+    """`count` valid page-feedback POSTs, each with its own stamp (and so its own nonce).
+
+    Stamps are made by the portal's own `new_stamp`, dated FEEDBACK_MIN_SECONDS + 1 s back:
+    fetching thousands of forms and waiting would only measure the form page again (it is
+    measured as the detail page, which fills in a fresh stamp on every hit).
+    """
+    from django.conf import settings
+
+    from feedback.antispam import new_stamp
+
+    kinds = ["error", "source", "suggestion", "other"]
+    sections = ["definition", "additional_information", "reasoning", "sources", "other"]
+    issued = time.time() - settings.FEEDBACK_MIN_SECONDS - 1
+    lines, nonces = [], []
+    for i in range(count):
+        code, page_value, csrf = forms[i % len(forms)]
+        nonce = f"bench{tag}{i:07d}x{os.urandom(6).hex()}"
+        nonces.append(nonce)
+        body = urllib.parse.urlencode(
+            {
+                "csrfmiddlewaretoken": csrf,
+                "section": sections[i % len(sections)],
+                "kind": kinds[i % len(kinds)],
+                "proposed_category": "",
+                "comment": f"Benchmark feedback {tag}-{i}: the definition could say who "
+                "carries out the audit and how often the results are published.",
+                "name": "Bench Reader" if i % 3 == 0 else "",
+                "email": "",
+                "website": "",
+                "stamp": new_stamp(now=issued, nonce=nonce),
+                "page": page_value,
+            }
+        )
+        lines.append(f"POST\t/feedback/on/{code}/\t{body}")
+    return lines, nonces
+
+
+# --- Scenarios -----------------------------------------------------------------------------
+
+
+class Scenario:
+    def __init__(
+        self, name, label, role, targets, *, expect=200, location=None, check=None, primed=False
+    ):
+        self.name, self.label, self.role = name, label, role
+        self.primed = primed  # every target requested once before the warm-up
+        self.targets = targets  # ["METHOD\tPATH\tBODY", ...]
+        self.expect, self.location = expect, location
+        self.check = check  # (must contain, must not contain) for the sanity request
+        self.cookie = ""
+        self.warmup_targets = None  # POST: a separate pool, so no body is sent twice
+
+    @property
+    def path(self):
+        return self.targets[0].split("\t")[1]
+
+
+def build_scenarios(url, static_path, pages, clients):
+    from django.conf import settings
+
+    from mitigations.models import Mitigation
+    from portal import access
+
+    signed_in_cache = getattr(settings, "PAGE_CACHE_SIGNED_IN", False)
+
+    def get(*paths):
+        return [f"GET\t{p}\t" for p in paths]
+
+    details = [f"/mitigations/{p['slug']}/" for p in pages]
+    # Cold: every visible page once, in a shuffled but fixed order (page-cache misses).
+    everything = list(
+        access.visible_mitigations(Mitigation.objects.all(), None).values_list("slug", flat=True)
+    )
+    everything.sort(key=lambda slug: hashlib.sha256(slug.encode()).hexdigest())
+    cold_details = [f"/mitigations/{slug}/" for slug in everything]
+    words = sorted(set(COMMON_WORDS) | set(RARE_WORDS))
+    pairs = [(a, b) for a in words for b in words if a < b]
+    triples = [(a, b, c) for a, b in pairs for c in words if b < c]
+    cold_searches = ["/mitigations/?q=" + "+".join(q) for q in pairs + triples]
+    cold_searches.sort(key=lambda path: hashlib.sha256(path.encode()).hexdigest())
+    list_check = (["mitigation-card"], [])
+    scenarios = [
+        Scenario("baseline", "baseline (minimal view)", "reader", get("/bench/baseline")),
+        Scenario("home", "home", "reader", get("/"), check=(["Browse by taxonomy"], [])),
+        Scenario(
+            "detail_reader",
+            f"detail ({len(details)} pages)",
+            "reader",
+            get(*details),
+            check=([HIDDEN_NOTICE], [RESTRICTED_NOTICE, "Reviewers' discussion"]),
+            primed=True,
+        ),
+        Scenario(
+            "detail_reviewer",
+            f"detail ({len(details)} pages)",
+            "reviewer",
+            get(*details),
+            check=([RESTRICTED_NOTICE, "Reviewers' discussion"], [HIDDEN_NOTICE]),
+            primed=signed_in_cache,
+        ),
+        Scenario(
+            "detail_reviewer_cold",
+            "detail, page-cache misses (each page once)",
+            "reviewer",
+            get(*cold_details),
+            check=(["Reviewers' discussion"], []),
+        ),
+        Scenario("list", "list", "reviewer", get("/mitigations/"), check=list_check),
+        Scenario(
+            "list_filtered",
+            "list, filtered",
+            "reviewer",
+            get("/mitigations/?category=2&actor=developer&lifecycle=deploy-and-use&sort=-updated"),
+            check=list_check,
+        ),
+        Scenario(
+            "list_page50",
+            "list, page 50",
+            "reviewer",
+            get("/mitigations/?page=50"),
+            check=list_check,
+        ),  # fmt: skip
+        Scenario(
+            "search_common",
+            "search 'model' (common)",
+            "reviewer",
+            get("/mitigations/?q=model"),
+            check=list_check,
+        ),
+        Scenario(
+            "search_rare",
+            "search 'sandbagging' (rare)",
+            "reviewer",
+            get("/mitigations/?q=sandbagging"),
+            check=list_check,
+        ),
+        Scenario(
+            "list_reader", "list (page cache)", "reader", get("/mitigations/"), check=list_check
+        ),  # fmt: skip
+        Scenario(
+            "search_reader",
+            "search 'model' (page cache)",
+            "reader",
+            get("/mitigations/?q=model"),
+            check=list_check,
+        ),
+        Scenario(
+            "search_reader_cold",
+            "search, 2 words, page-cache misses",
+            "reader",
+            get(*cold_searches),
+            check=(["result-count"], []),
+        ),
+        Scenario(
+            "feedback_post",
+            "feedback POST (valid, unique nonce)",
+            "reader",
+            [],
+            expect=302,
+            location="/feedback/thanks/",
+        ),
+        Scenario(
+            "admin_feedback",
+            "admin feedback list (1M rows)",
+            "editor",
+            get("/admin/feedback/feedback/"),
+            check=(['id="result_list"'], []),
+        ),
+        Scenario(
+            "admin_feedback_filtered",
+            "admin feedback, status+kind filter",
+            "editor",
+            get("/admin/feedback/feedback/?kind__exact=classification&status__exact=approved"),
+            check=(['id="result_list"'], []),
+        ),
+        Scenario(
+            "admin_feedback_category",
+            "admin feedback, category filter",
+            "editor",
+            get("/admin/feedback/feedback/?category=1.2"),
+            check=(['id="result_list"'], []),
+        ),
+        Scenario("healthz", "/healthz", "reader", get("/healthz"), check=(['"ok"'], [])),
+        Scenario("static", "static file (whitenoise)", "reader", get(static_path)),
+    ]
+    for s in scenarios:
+        if s.role != "reader":
+            s.cookie = clients[s.role].cookie_header()
+    return scenarios
+
+
+TARGETS = {
+    # scenario -> (what, check(result, baseline) -> bool)
+    "home": ("rps >= 0.6 x baseline", lambda r, b: r["rps"] >= 0.6 * b),
+    "detail_reader": ("rps >= 0.6 x baseline", lambda r, b: r["rps"] >= 0.6 * b),
+    **{
+        name: (
+            "rps >= 0.25 x baseline, p99 < 100 ms",
+            lambda r, b: r["rps"] >= 0.25 * b and r["p99_ms"] < 100,
+        )
+        for name in (
+            "detail_reviewer",
+            "list",
+            "list_filtered",
+            "list_page50",
+            "search_common",
+            "search_rare",
+        )
+    },
+    "feedback_post": (
+        "rps >= 0.2 x baseline, 0 errors, every accepted post stored",
+        lambda r, b: r["rps"] >= 0.2 * b and r["errors"] == 0 and r.get("stored_ok", False),
+    ),
+    "admin_feedback": ("p50 < 300 ms", lambda r, b: r["p50_ms"] < 300),
+    "admin_feedback_filtered": ("p50 < 300 ms", lambda r, b: r["p50_ms"] < 300),
+    "admin_feedback_category": ("p50 < 300 ms", lambda r, b: r["p50_ms"] < 300),
+}
+
+
+def sanity_check(url, scenario, clients):
+    if not scenario.check:
+        return
+    client = clients.get(scenario.role) or Client(url)
+    path = scenario.path
+    status, _, html = client.request("GET", path)
+    must, must_not = scenario.check
+    problems = [f"status {status}"] if status != 200 else []
+    problems += [f"missing {m!r}" for m in must if m not in html]
+    problems += [f"shows {m!r}" for m in must_not if m in html]
+    if problems:
+        raise SystemExit(f"{scenario.name} ({scenario.role}) {path}: {', '.join(problems)}")
+
+
+def run_wrk(url, scenario, targets, seconds, workdir):
+    targets_file = workdir / f"{scenario.name}-{seconds}.targets"
+    targets_file.write_text("\n".join(targets) + "\n", encoding="utf-8")
+    out = workdir / f"{scenario.name}-{seconds}.json"
+    env = {
+        **os.environ,
+        "BENCH_TARGETS": str(targets_file),
+        "BENCH_THREADS": str(THREADS),
+        "BENCH_COOKIE": scenario.cookie,
+        "BENCH_EXPECT": str(scenario.expect),
+        "BENCH_LOCATION": scenario.location or "",
+        "BENCH_OUT": str(out),
+    }
+    command = [
+        "wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "5s",
+        "-s", str(BENCH / "lua" / "scenario.lua"), url + scenario.path,
+    ]  # fmt: skip
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, timeout=seconds + 60)
+    result = json.loads(out.read_text())
+    tokens = Path(f"{out}.tokens").read_text().split()
+    result["tokens"] = tokens
+    return result
+
+
+def summarise(raw):
+    e = raw["socket_errors"]
+    seconds = raw["duration_us"] / 1e6
+    lat = raw["latency_us"]
+    return {
+        "requests": raw["requests"],
+        "seconds": round(seconds, 2),
+        "rps": round(raw["requests"] / seconds, 1),
+        "p50_ms": round(lat["p50"] / 1000, 1),
+        "p90_ms": round(lat["p90"] / 1000, 1),
+        "p99_ms": round(lat["p99"] / 1000, 1),
+        "max_ms": round(lat["max"] / 1000, 1),
+        "errors": e["connect"] + e["read"] + e["write"] + e["timeout"] + raw["unexpected"],
+        "socket_errors": e,
+        "non_2xx_3xx": raw["non_2xx_3xx"],
+        "unexpected_status": raw["unexpected"],
+        "statuses": raw["statuses"],
+        "kb_per_response": round(raw["bytes"] / max(1, raw["requests"]) / 1024, 1),
+    }
+
+
+# --- CPU accounting (robust to other load on the machine) ----------------------------------
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # after the command: state ppid ... utime(11) stime(12) cutime(13) cstime(14)
+    return int(fields[1]), [int(x) for x in fields[11:15]]
+
+
+def server_cpu_seconds(master):
+    """CPU of the gunicorn master, its live workers and the workers it has reaped."""
+    if not master:
+        return None
+    own = _stat(master)
+    if own is None:
+        return None
+    total = sum(own[1])
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = _stat(entry)
+            if stat and stat[0] == master:
+                total += stat[1][0] + stat[1][1]
+    return total / TICK
+
+
+def db_cpu_ticks():
+    """{pid: CPU ticks} of the PostgreSQL backends serving the benchmark database (other
+    databases on the same server are not counted)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+        pids = [row[0] for row in cursor.fetchall()]
+    ticks = {}
+    for pid in pids:
+        stat = _stat(pid)
+        if stat is not None:
+            ticks[pid] = stat[1][0] + stat[1][1]
+    return ticks
+
+
+def _db_delta(before, after):
+    """CPU seconds the backends used in between (a backend that exited in between took its
+    time along: the figure is a lower bound)."""
+    return sum(t - before.get(pid, 0) for pid, t in after.items()) / TICK
+
+
+class CpuMeter:
+    def __init__(self, master):
+        self.master = master
+
+    def __enter__(self):
+        self.app = server_cpu_seconds(self.master)
+        self.db = db_cpu_ticks()
+        self.wrk = _children_cpu()
+        return self
+
+    def __exit__(self, *exc):
+        app = server_cpu_seconds(self.master)
+        self.app = None if app is None or self.app is None else app - self.app
+        self.db = _db_delta(self.db, db_cpu_ticks())
+        self.wrk = _children_cpu() - self.wrk
+
+    def per_request(self, requests):
+        n = max(1, requests)
+
+        def ms(value):
+            return None if value is None else round(value / n * 1000, 2)
+
+        return {"app_cpu_ms": ms(self.app), "db_cpu_ms": ms(self.db), "wrk_cpu_ms": ms(self.wrk)}
+
+
+def _children_cpu():
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def prime(url, scenario):
+    """Request each target once (4 at a time), so that a cached-page scenario measures cached
+    pages. Must finish well within PAGE_CACHE_SECONDS."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = Client(url)
+    headers = {"Cookie": scenario.cookie} if scenario.cookie else {}
+
+    def fetch(line):
+        method, path, _ = line.split("\t", 2)
+        conn = http.client.HTTPConnection(client.host, client.port, timeout=60)
+        conn.request(method, path, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        conn.close()
+        return path, response.status
+
+    with ThreadPoolExecutor(4) as pool:
+        for path, status in pool.map(fetch, scenario.targets):
+            if status != scenario.expect:
+                raise SystemExit(f"{scenario.name}: {path} answered {status} when primed")
+
+
+# --- Machine -------------------------------------------------------------------------------
+
+
+def machine():
+    from django.db import connection
+
+    info = {"nproc": os.cpu_count(), "python": platform.python_version()}
+    with open("/proc/meminfo") as f:
+        total = next(line for line in f if line.startswith("MemTotal"))
+    info["memory_gb"] = round(int(total.split()[1]) / 2**20, 1)
+    with open("/proc/cpuinfo") as f:
+        models = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+    info["cpu"] = models[0] if models else platform.processor()
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        info["postgresql"] = cursor.fetchone()[0]
+    try:
+        import redis
+
+        info["redis"] = redis.Redis.from_url(os.environ["REDIS_URL"]).info()["redis_version"]
+    except Exception:  # noqa: BLE001 - no Redis: the benchmark runs with the local cache
+        info["redis"] = None
+    import django
+    import gunicorn
+
+    info["django"] = django.get_version()
+    info["gunicorn"] = gunicorn.__version__
+    wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True)
+    info["wrk"] = (wrk.stdout or wrk.stderr).split("\n")[0].split(" Copyright")[0]
+    return info
+
+
+def gunicorn_config():
+    import runpy
+
+    conf = runpy.run_path(str(ROOT / "portal" / "gunicorn_conf.py"))
+    return {k: conf[k] for k in ("workers", "threads", "worker_class", "keepalive", "max_requests")}
+
+
+# --- Report --------------------------------------------------------------------------------
+
+
+def _server_cpu(r):
+    if r.get("app_cpu_ms") is None:
+        return None
+    return r["app_cpu_ms"] + (r.get("db_cpu_ms") or 0)
+
+
+def table(results, baseline):
+    head = (
+        "| scenario | as | req/s | p50 ms | p99 ms | errors | ratio to baseline "
+        "| server CPU ms/req (app + db) | target |\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|---|\n"
+    )
+    rows = []
+    for r in results:
+        target = r.get("target")
+        verdict = "" if not target else ("met" if r["target_met"] else "**MISSED**")
+        cpu = _server_cpu(r)
+        cpu_text = (
+            "" if cpu is None else f"{cpu:.2f} ({r['app_cpu_ms']:.2f} + {r['db_cpu_ms']:.2f})"
+        )
+        rows.append(
+            f"| {r['label']} | {r['role']} | {r['rps']:.0f} | {r['p50_ms']:.1f} | "
+            f"{r['p99_ms']:.1f} | {r['errors']} | {r['rps'] / baseline:.2f} | {cpu_text} | "
+            f"{(target + ': ' + verdict) if target else ''} |"
+        )
+    return head + "\n".join(rows) + "\n"
+
+
+def update_readme(text):
+    readme = BENCH / "README.md"
+    if not readme.exists():
+        return
+    content = readme.read_text(encoding="utf-8")
+    start, end = "<!-- results:start -->", "<!-- results:end -->"
+    if start in content and end in content:
+        before = content.split(start)[0]
+        after = content.split(end, 1)[1]
+        readme.write_text(f"{before}{start}\n{text}{end}{after}", encoding="utf-8")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--server-pid", type=int, help="gunicorn master (for CPU per request)")
+    parser.add_argument("--only", help="comma-separated scenario names (baseline always runs)")
+    parser.add_argument(
+        "--no-save", action="store_true", help="print only; keep results as they are"
+    )
+    args = parser.parse_args()
+    url = args.url.rstrip("/")
+    server_pid = args.server_pid
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.contrib.staticfiles.storage import staticfiles_storage
+
+    from feedback.models import Feedback
+
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install -y wrk)")
+    load_before = os.getloadavg()
+    started = datetime.datetime.now().astimezone()
+    clients = {"reviewer": sign_in(url, "bench-reviewer"), "editor": sign_in(url, "bench-editor")}
+    pages = pick_pages()
+    assert len(pages) >= 50, "too few pages with restricted figures: seed the database"
+    scenarios = build_scenarios(url, "/static/" + staticfiles_storage.stored_name("css/portal.css"),
+                                pages, clients)  # fmt: skip
+    if args.only:
+        wanted = {"baseline", *args.only.split(",")}
+        scenarios = [s for s in scenarios if s.name in wanted]
+
+    results = []
+    baseline = None
+    with tempfile.TemporaryDirectory(prefix="portal-bench-") as tmp:
+        workdir = Path(tmp)
+        for scenario in scenarios:
+            extra = {}
+            if scenario.name == "feedback_post":
+                forms, scenario.cookie = feedback_forms(url, pages[:100])
+                scenario.warmup_targets, warm_nonces = feedback_bodies(
+                    forms, POST_POOL_RPS * WARMUP + 500, "w"
+                )
+                scenario.targets, nonces = feedback_bodies(
+                    forms, POST_POOL_RPS * DURATION + 500, "m"
+                )
+                rows_before = Feedback.objects.count()
+            else:
+                sanity_check(url, scenario, clients)
+            if scenario.primed:
+                prime(url, scenario)
+            if WARMUP:
+                warm = run_wrk(url, scenario, scenario.warmup_targets or scenario.targets,
+                               WARMUP, workdir)  # fmt: skip
+            with CpuMeter(server_pid) as cpu:
+                raw = run_wrk(url, scenario, scenario.targets, DURATION, workdir)
+            result = {**summarise(raw), **cpu.per_request(raw["requests"])}
+            if scenario.name == "feedback_post":
+                time.sleep(1)  # let posts that were in flight when wrk stopped finish
+                runs = [raw, warm] if WARMUP else [raw]
+                tokens = [t for run in runs for t in run["tokens"]]
+                rows_after = Feedback.objects.count()
+                stored = sum(
+                    Feedback.objects.filter(token__in=tokens[i : i + 5000]).count()
+                    for i in range(0, len(tokens), 5000)
+                )
+                ours = Feedback.objects.filter(submission_id__in=nonces + warm_nonces).count()
+                wrapped = sum(run["wrapped"] for run in runs)
+                extra = {
+                    "rows_before": rows_before,
+                    "rows_after": rows_after,
+                    # accepted = answered 302 to /feedback/thanks/TOKEN/ (warm-up included)
+                    "accepted": len(tokens),
+                    "accepted_and_stored": stored,
+                    "stored_with_our_nonces": ours,
+                    # posts the server finished after wrk stopped counting (<= connections)
+                    "in_flight_at_stop": ours - len(tokens),
+                    "pool_wrapped": wrapped,
+                    "stored_ok": (
+                        stored == len(tokens) == len(set(tokens))
+                        and rows_after - rows_before == ours
+                        and 0 <= ours - len(tokens) <= CONNECTIONS * len(runs)
+                        and not wrapped
+                    ),
+                }
+            result = {"name": scenario.name, "label": scenario.label, "role": scenario.role,
+                      "path": scenario.path, **result, **extra}  # fmt: skip
+            if scenario.name == "baseline":
+                baseline = result["rps"]
+            results.append(result)
+            line = (
+                f"{scenario.name:<24} {scenario.role:<8} {result['rps']:8.1f} req/s  "
+                f"p50 {result['p50_ms']:7.1f} ms  p99 {result['p99_ms']:7.1f} ms  "
+                f"errors {result['errors']}  cpu/req app {result['app_cpu_ms']} "
+                f"db {result['db_cpu_ms']} wrk {result['wrk_cpu_ms']} ms"
+            )
+            if extra:
+                line += (
+                    f"  (accepted {extra['accepted']}, of them stored "
+                    f"{extra['accepted_and_stored']}; rows {extra['rows_before']} -> "
+                    f"{extra['rows_after']})"
+                )
+            if result["errors"]:
+                line += f"  statuses {result['statuses']}"
+            print(line, flush=True)
+
+    for r in results:
+        if r["name"] in TARGETS:
+            r["target"], check = TARGETS[r["name"]]
+            r["target_met"] = bool(check(r, baseline))
+        r["ratio"] = round(r["rps"] / baseline, 3)
+    info = machine()
+    report = {
+        "started": started.isoformat(timespec="seconds"),
+        "finished": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "machine": info,
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "config": {
+            "threads": THREADS,
+            "connections": CONNECTIONS,
+            "duration_s": DURATION,
+            "warmup_s": WARMUP,
+            "gunicorn": gunicorn_config(),
+            "database": os.environ.get("DATABASE_URL", "").rsplit("/", 1)[-1],
+            "mitigations": _count("mitigations_mitigation"),
+            "feedback_rows": Feedback.objects.count(),
+            "redis": os.environ.get(
+                "BENCH_REDIS_KIND", "shared" if os.environ.get("REDIS_URL") else "none"
+            ),
+            "page_cache_signed_in": bool(getattr(settings, "PAGE_CACHE_SIGNED_IN", False)),
+        },
+        "baseline_rps": baseline,
+        "scenarios": results,
+    }
+    text = table(results, baseline)
+    header = (
+        f"Run {report['started']} on {info['nproc']} CPUs ({info['cpu']}), "
+        f"{info['memory_gb']} GB RAM; PostgreSQL {info['postgresql']}, Redis {info['redis']}, "
+        f"Python {info['python']}, Django {info['django']}, gunicorn {info['gunicorn']} "
+        f"({report['config']['gunicorn']['workers']} {report['config']['gunicorn']['worker_class']}"
+        f" workers), {info['wrk']}; wrk -t{THREADS} -c{CONNECTIONS}, {DURATION} s per scenario "
+        f"after {WARMUP} s warm-up, load generator on the same machine; "
+        f"{report['config']['mitigations']} mitigations, {report['config']['feedback_rows']} "
+        f"feedback rows; page cache for signed-in users "
+        f"{'ON (experiment)' if report['config']['page_cache_signed_in'] else 'off'}. "
+        f"Load average (1 min) before/after: {report['load_average_before'][0]} / "
+        f"{report['load_average_after'][0]}.\n\n"
+    )
+    print()
+    print(header + text)
+    missed = [r["name"] for r in results if r.get("target") and not r["target_met"]]
+    print("targets missed: " + (", ".join(missed) if missed else "none"))
+    if not args.no_save:
+        out = BENCH / "results"
+        out.mkdir(exist_ok=True)
+        payload = json.dumps(report, indent=2) + "\n"
+        (out / "latest.json").write_text(payload, encoding="utf-8")
+        (out / f"{started.strftime('%Y%m%d-%H%M%S')}.json").write_text(payload, encoding="utf-8")
+        (out / "latest.md").write_text(header + text, encoding="utf-8")
+        update_readme(header + text)
+        print(f"results: {out / 'latest.json'}")
+
+
+def _count(table):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {table}")  # noqa: S608 - a fixed table name
+        return cursor.fetchone()[0]
+
+
+if __name__ == "__main__":
+    main()

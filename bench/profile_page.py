@@ -1,0 +1,120 @@
+"""Profile one page in-process: per-request time, SQL queries, and a cProfile of the hot path.
+
+    .venv/bin/python bench/profile_page.py /mitigations/ --as reviewer -n 50
+    .venv/bin/python bench/profile_page.py /admin/feedback/feedback/ --as editor --queries
+    .venv/bin/python bench/profile_page.py /mitigations/SLUG/ --as reader --top 40
+
+Runs against the benchmark database (BENCH_DATABASE_URL, default portal_bench, seeded by
+bench/run or bench/seed_scale.py) with the benchmark settings, through Django's test client
+(the full middleware stack, no network), after one warm-up request. CPU time is what the
+request costs a worker; the rest of the wall time is waiting (mostly for PostgreSQL).
+"""
+
+import argparse
+import cProfile
+import os
+import pstats
+import secrets
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("path")
+    parser.add_argument(
+        "--as", dest="role", default="reader", choices=["reader", "reviewer", "editor"]
+    )
+    parser.add_argument("-n", type=int, default=30, help="requests to time and profile")
+    parser.add_argument("--top", type=int, default=30, help="functions to show")
+    parser.add_argument(
+        "--sort", default="cumulative", help="pstats sort key (cumulative, tottime)"
+    )
+    parser.add_argument("--queries", action="store_true", help="print each SQL query of a request")
+    parser.add_argument("--no-profile", action="store_true", help="timings and queries only")
+    args = parser.parse_args()
+
+    os.environ["DATABASE_URL"] = os.environ.get(
+        "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/portal_bench"
+    )
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings_bench")
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(64))
+    os.environ["DEBUG"] = "false"
+    os.environ["SECURE_SSL_REDIRECT"] = "false"
+    os.environ["SECURE_COOKIES"] = "false"
+    os.environ["ALLOWED_HOSTS"] = "127.0.0.1"
+    os.environ.setdefault("TASKS_BACKEND", "database")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client
+
+    client = Client(HTTP_HOST="127.0.0.1")
+    if args.role != "reader":
+        client.force_login(get_user_model().objects.get(username=f"bench-{args.role}"))
+
+    queries = []
+
+    def record(execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            queries.append((time.perf_counter() - started, sql))
+
+    def one():
+        response = client.get(args.path)
+        if response.status_code != 200:
+            raise SystemExit(f"{args.path}: status {response.status_code}")
+        return response
+
+    one()  # warm-up: connection, caches, templates
+    with connection.execute_wrapper(record):
+        queries.clear()
+        response = one()
+    per_request = list(queries)
+    sql_ms = sum(t for t, _ in per_request) * 1000
+    print(
+        f"{args.path} as {args.role}: {len(response.content) / 1024:.1f} KB, "
+        f"{len(per_request)} queries, {sql_ms:.1f} ms in SQL"
+    )
+    if args.queries:
+        for seconds, sql in per_request:
+            print(f"  {seconds * 1000:7.2f} ms  {sql[:300]}")
+    else:
+        for seconds, sql in sorted(per_request, reverse=True)[:5]:
+            print(f"  {seconds * 1000:7.2f} ms  {sql[:160]}")
+    shapes = Counter(sql.split(" WHERE ")[0][:90] for _, sql in per_request)
+    repeated = [(n, s) for s, n in shapes.items() if n > 2]
+    for n, shape in sorted(repeated, reverse=True):
+        print(f"  repeated {n}x: {shape}")
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(args.n):
+        one()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    print(
+        f"{args.n} requests: {wall / args.n * 1000:.1f} ms wall, "
+        f"{cpu / args.n * 1000:.1f} ms CPU per request (this process)"
+    )
+    if args.no_profile:
+        return
+    # CPU time, not wall time: other load on the machine does not inflate the profile.
+    profiler = cProfile.Profile(time.process_time)
+    profiler.enable()
+    for _ in range(args.n):
+        one()
+    profiler.disable()
+    pstats.Stats(profiler).strip_dirs().sort_stats(args.sort).print_stats(args.top)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+"""Benchmark settings: production settings (portal.settings, from the environment) plus only
+what the benchmark needs. Used by bench/run through bench/wsgi_bench.py.
+
+* ROOT_URLCONF adds `/bench/baseline`, a minimal view behind the full middleware stack.
+* FEEDBACK_RATE_LIMITS: the same limiter runs (same cache round trips), with limits no
+  benchmark reaches: all load comes from one address, which the production limits (5 a
+  minute) would turn into 429s after the fifth post.
+* STATIC_ROOT: collectstatic writes under bench/ so that the shared tree's staticfiles/
+  is left alone.
+"""
+
+from portal.settings import *  # noqa: F403
+from portal.settings import BASE_DIR, env
+
+ROOT_URLCONF = "bench.urls_bench"
+
+FEEDBACK_RATE_LIMITS = {
+    "ip": [(10**9, 60), (10**9, 24 * 60 * 60)],
+    "user": [(10**9, 60)],
+}
+
+STATIC_ROOT = BASE_DIR / "bench" / ".staticfiles"
+
+# Experiment (off unless asked for): serve signed-in users from the page cache too, shared
+# per policy variant (portal/caching.py). `BENCH_SIGNED_IN_CACHE=1 bench/run` measures it.
+PAGE_CACHE_SIGNED_IN = env.bool("BENCH_SIGNED_IN_CACHE", default=False)  # noqa: F405
