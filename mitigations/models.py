@@ -203,7 +203,11 @@ class Mitigation(models.Model):
     class Meta:
         ordering = ["name"]
         permissions = [("view_draft_mitigation", "Can see draft pages")]
-        indexes = [models.Index(fields=["status", "name"])]
+        indexes = [
+            models.Index(fields=["status", "name"]),
+            # The list's default order (and the drafts-excluded list walks it in order).
+            models.Index(fields=["name"], name="mitigation_name"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(status__in=["draft", "polishing", "published"]),
