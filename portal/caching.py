@@ -1,16 +1,36 @@
 """Role-safe page caching.
 
-Only pages for anonymous readers are cached (all anonymous readers see the same page).
-Signed-in users always get a freshly rendered, `private` response, so no variant ever
-crosses roles. Per-request values inside a cached page (the CSRF token, the feedback
-form's signed timestamp) are rendered as markers and filled in on every hit.
+A page is rendered once per *variant* and served from the shared cache to everyone in that
+variant. The variant is decided by the access policy alone:
 
-The cache is invalidated by a data version bumped on every catalogue change (shared via the
-cache, so every app process sees it), and never outlives the next embargo lift.
+* anonymous readers share one variant (`access.READER`);
+* signed-in users (unless `PAGE_CACHE_SIGNED_IN = False`: then they get fresh renderings)
+  share a variant with everyone whose policy answers are the same: their
+  `access.variant_key` (the role) and every `access.can_*` answer, plus whether the account
+  has an email address (the feedback form offers "email me" only then). A rendering never
+  crosses roles or permissions, so no restricted figure, draft or reviewer thread can
+  reach someone the policy would not show it to.
+
+Per-request values inside a cached page (the CSRF token, the feedback form's signed
+timestamp, the signed-in user's name) are rendered as markers and filled in on every hit.
+On a rendering shared by signed-in users, templates see the user only through
+`template_user()`: `user.is_authenticated` and `user.get_username` (a marker), and no
+`perms` (portal.context_processors sets both, overriding the auth processor).
+
+A view can add to the key (`vary`: e.g. the state of the reviewers' thread on a page, read
+from the database on every request) and must repeat its side effects on a hit (`on_hit`:
+e.g. the audit record of a reviewer seeing restricted figures), using what it stored in
+`request.page_cache_meta` while rendering.
+
+Every variant stays `private` and `Vary: Cookie`. The cache is invalidated by a data version
+bumped on every catalogue change (shared via the cache, so every app process sees it), and
+never outlives the next embargo lift (the date is in the key as well). `PAGE_CACHE_SECONDS
+= 0` turns it off.
 """
 
 import functools
 import hashlib
+import re
 import secrets
 
 from django.conf import settings
@@ -21,12 +41,17 @@ from django.http import HttpResponse
 from django.middleware.csrf import get_token
 from django.utils import timezone
 from django.utils.cache import patch_cache_control, patch_vary_headers
+from django.utils.html import escape
 
 from portal import access
 
 VERSION_KEY = "portal:data-version"
 _MARK = "@@portal-fresh:{}@@"
-_FRESH: dict[str, callable] = {"csrf": get_token}
+_MARK_RE = re.compile(r"@@portal-fresh:([A-Za-z0-9_]+)@@")
+_FRESH: dict[str, callable] = {
+    "csrf": get_token,
+    "username": lambda request: escape(request.user.get_username()),
+}
 
 
 def register_fresh(name, func):
@@ -39,6 +64,26 @@ def fresh_value(request, name):
     if getattr(request, "_rendering_for_cache", False):
         return _MARK.format(name)
     return _FRESH[name](request)
+
+
+class _TemplateUser:
+    """The signed-in user as a rendering shared by a whole variant may show them."""
+
+    is_authenticated = True
+    is_anonymous = False
+
+    def get_username(self):
+        return _MARK.format("username")
+
+    __str__ = get_username
+
+
+def template_user(request):
+    """`user` for a template context: the real user, or on a shared rendering of a page for
+    signed-in users a stand-in whose name is filled in per request."""
+    if getattr(request, "_rendering_for_cache", False) and request.user.is_authenticated:
+        return _TemplateUser()
+    return request.user
 
 
 def data_version():
@@ -62,20 +107,42 @@ def _timeout():
     return timeout
 
 
+def variant(user) -> str:
+    """Who may share a rendering: the policy's answers about the user, nothing else."""
+    if not user.is_authenticated:
+        return access.READER
+    answers = (
+        access.can_see_drafts(user),
+        access.can_see_restricted_figures(user),
+        access.can_see_reviewer_thread(user),
+        access.can_moderate(user),
+        bool(user.email),  # the feedback form's "email me at my account address"
+    )
+    return f"user-{access.variant_key(user)}-{''.join('1' if a else '0' for a in answers)}"
+
+
 def _cacheable(request):
     if request.method not in ("GET", "HEAD") or settings.PAGE_CACHE_SECONDS <= 0:
         return False
-    if request.user.is_authenticated:
+    if request.user.is_authenticated and not settings.PAGE_CACHE_SIGNED_IN:
         return False
     return not get_messages(request)
 
 
-def _fill(request, body: str) -> str:
-    for name, func in _FRESH.items():
-        mark = _MARK.format(name)
-        if mark in body:
-            body = body.replace(mark, func(request))
-    return body
+def _split(body: str) -> tuple[str, ...]:
+    """The body as alternating text and marker names: ("text", "csrf", "text", ...)."""
+    return tuple(_MARK_RE.split(body))
+
+
+def _fill(request, parts) -> str:
+    values = {}
+    out = list(parts)
+    for i in range(1, len(out), 2):
+        name = out[i]
+        if name not in values:
+            values[name] = _FRESH[name](request) if name in _FRESH else _MARK.format(name)
+        out[i] = values[name]
+    return "".join(out)
 
 
 def _headers(request, response):
@@ -84,32 +151,48 @@ def _headers(request, response):
     return response
 
 
-def role_cached(view):
-    """Cache a page for anonymous readers; mark every variant private and Vary: Cookie."""
+def role_cached(view=None, *, vary=None, on_hit=None):
+    """Cache a page per policy variant; mark every variant private and Vary: Cookie.
+
+    `vary(request, *args, **kwargs) -> str` adds to the key; `on_hit(request, meta)` repeats
+    the view's side effects when the page comes from the cache, with the dict the view left
+    in `request.page_cache_meta` while it was rendered.
+    """
+    if view is None:
+        return functools.partial(role_cached, vary=vary, on_hit=on_hit)
 
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
         if not _cacheable(request):
             return _headers(request, view(request, *args, **kwargs))
         path = request.get_full_path()
-        digest = hashlib.sha256(path.encode("utf-8", "surrogatepass")).hexdigest()
-        # The date is in the key: embargoes lift at the start of a day, so no entry outlives one.
-        key = f"portal:page:{access.READER}:{access.today()}:{data_version()}:{digest}"
-        entry = cache.get(key)
-        if entry is None:
+        extra = vary(request, *args, **kwargs) if vary is not None else ""
+        digest = hashlib.sha256(f"{path}\n{extra}".encode("utf-8", "surrogatepass")).hexdigest()
+        # The date is in the key: embargoes lift at the start of a day, so no entry outlives
+        # one. The data version is stored in the entry and fetched in the same round trip.
+        key = f"portal:page:{variant(request.user)}:{access.today()}:{digest}"
+        found = cache.get_many([VERSION_KEY, key])
+        version = found.get(VERSION_KEY) or data_version()
+        entry = found.get(key)
+        if entry is not None and entry[0] == version:
+            _, parts, content_type, meta = entry
+            if on_hit is not None:
+                on_hit(request, meta)
+        else:
             request._rendering_for_cache = True
+            request.page_cache_meta = {}
             try:
                 response = view(request, *args, **kwargs)
             finally:
                 request._rendering_for_cache = False
             if response.status_code != 200 or response.streaming:
                 return _headers(request, response)
-            entry = (response.content.decode(), response.get("Content-Type"))
+            parts = _split(response.content.decode())
+            content_type = response.get("Content-Type")
             timeout = _timeout()
             if timeout > 0:
-                cache.set(key, entry, timeout)
-        body, content_type = entry
-        response = HttpResponse(_fill(request, body), content_type=content_type)
+                cache.set(key, (version, parts, content_type, request.page_cache_meta), timeout)
+        response = HttpResponse(_fill(request, parts), content_type=content_type)
         return _headers(request, response)
 
     return wrapper

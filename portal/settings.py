@@ -277,6 +277,9 @@ SITE_URL = env.str("SITE_URL", default="")
 # --- Portal --------------------------------------------------------------------------------
 # Seconds a rendered public page may be cached (by the shared cache and by browsers).
 PAGE_CACHE_SECONDS = env.int("PAGE_CACHE_SECONDS", default=60)
+# Signed-in users share cached renderings with users the access policy treats the same way
+# (same role and permission answers; see portal/caching.py). False: always render for them.
+PAGE_CACHE_SIGNED_IN = env.bool("PAGE_CACHE_SIGNED_IN", default=True)
 
 LOGGING = {
     "version": 1,

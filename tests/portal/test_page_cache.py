@@ -1,0 +1,160 @@
+"""The page cache for signed-in users: one rendering per policy variant, nothing personal in it.
+
+Signed-in users share cached pages with those the access policy treats the same way
+(portal/caching.py). These tests check that the sharing happens and that nothing crosses:
+names, CSRF tokens, permissions (also right after they change), the reviewers' thread.
+"""
+
+import re
+
+import pytest
+from django.contrib.auth.models import Group
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from feedback.services import moderate
+from portal import access
+from tests.factories import FeedbackFactory, FigureFactory, MitigationFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+STAMP = re.compile(r'name="stamp" value="([^"]+)"')
+
+
+@pytest.fixture(autouse=True)
+def _cache_on(settings):
+    settings.PAGE_CACHE_SECONDS = 60
+    settings.PAGE_CACHE_SIGNED_IN = True
+    settings.FEEDBACK_MIN_SECONDS = 0
+    settings.EDITORS_EMAIL = []
+
+
+@pytest.fixture
+def page(db):
+    page = MitigationFactory(name="Cached page", code="C0001")
+    FigureFactory(mitigation=page, label="Prelimlabel", preliminary=True)
+    return page
+
+
+def _client(user, **kwargs):
+    client = Client(**kwargs)
+    client.force_login(user)
+    return client
+
+
+def _queries(client, url):
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    assert response.status_code == 200
+    return response.content.decode(), len(captured)
+
+
+def test_two_reviewers_share_a_rendering_and_each_sees_only_their_own_name(page):
+    anna = UserFactory(username="anna-reviewer", role="reviewer")
+    ben = UserFactory(username="ben-reviewer", role="reviewer")
+    url = page.get_absolute_url()
+    first, rendered = _queries(_client(anna), url)
+    second, hit = _queries(_client(ben), url)
+    assert hit < rendered  # ben got anna's rendering from the cache
+    assert "anna-reviewer" in first and "ben-reviewer" not in first
+    assert "ben-reviewer" in second and "anna-reviewer" not in second
+    assert "Prelimlabel" in second
+    assert "@@portal-fresh" not in second
+
+
+def test_cached_page_carries_the_visitors_own_csrf_token_and_stamp(page):
+    anna = UserFactory(username="anna-reviewer", role="reviewer")
+    ben = UserFactory(username="ben-reviewer", role="reviewer")
+    url = page.get_absolute_url()
+    first = _client(anna).get(url).content.decode()
+    ben_client = _client(ben, enforce_csrf_checks=True)
+    second = ben_client.get(url).content.decode()
+    assert CSRF.search(first)[1] != CSRF.search(second)[1]
+    assert STAMP.search(first)[1] != STAMP.search(second)[1]
+    form = second[second.index('class="feedback-form"') :]
+    data = {
+        "csrfmiddlewaretoken": CSRF.search(form)[1],
+        "stamp": STAMP.search(form)[1],
+        "page": re.search(r'name="page" value="([^"]+)"', form)[1],
+        "section": "definition",
+        "kind": "error",
+        "comment": "Posted from a page served out of the cache.",
+    }
+    response = ben_client.post(f"/feedback/on/{page.code}/", data)
+    assert response.status_code == 302, response.content[:500]
+    assert page.feedback.get().user == ben
+
+
+@pytest.mark.parametrize(
+    "first_role, second_role",
+    [("reviewer", "editor"), ("editor", "reviewer"), ("reviewer", None), (None, "reviewer")],
+)
+def test_roles_never_share_a_rendering(first_role, second_role):
+    draft = MitigationFactory(name="Zebradraft page", status="draft")
+    shown = MitigationFactory(name="Public page")
+    FigureFactory(mitigation=shown, label="Prelimlabel", preliminary=True)
+    first = _client(UserFactory(username="first", role=first_role))
+    second = _client(UserFactory(username="second", role=second_role))
+    for url, secret, who_sees in [
+        ("/mitigations/", draft.name, {"editor"}),
+        ("/", draft.name, {"editor"}),
+        (shown.get_absolute_url(), "Prelimlabel", {"reviewer", "editor"}),
+        (shown.get_absolute_url(), "feedback-thread", {"reviewer", "editor"}),
+    ]:
+        for role, client in [(first_role, first), (second_role, second), (first_role, first)]:
+            html = client.get(url).content.decode()
+            assert (secret in html) == (role in who_sees), (url, secret, role)
+
+
+def test_losing_a_role_takes_effect_on_the_next_request(page):
+    rita = UserFactory(username="rita", role="reviewer")
+    client = _client(rita)
+    url = page.get_absolute_url()
+    assert "Prelimlabel" in client.get(url).content.decode()
+    assert "Prelimlabel" in client.get(url).content.decode()  # cached for reviewers
+    rita.groups.remove(Group.objects.get(name=access.group_name(access.REVIEWER)))
+    assert "Prelimlabel" not in client.get(url).content.decode()
+    rita.groups.add(Group.objects.get(name=access.group_name(access.REVIEWER)))
+    assert "Prelimlabel" in client.get(url).content.decode()
+
+
+def test_account_email_decides_the_form_not_the_first_visitor(page):
+    with_email = UserFactory(username="has-mail", role="reviewer", email="a@example.org")
+    without = UserFactory(username="no-mail", role="reviewer", email="")
+    url = page.get_absolute_url()
+    offer = "Email me at my account address"
+    assert offer in _client(with_email).get(url).content.decode()
+    assert offer not in _client(without).get(url).content.decode()
+    assert offer in _client(with_email).get(url).content.decode()
+
+
+def test_reviewers_thread_is_fresh_after_moderation(page):
+    editor = UserFactory(username="ed", role="editor")
+    vera = UserFactory(username="vera", role="reviewer")
+    client = _client(vera)
+    url = page.get_absolute_url()
+    item = FeedbackFactory(mitigation=page, user=vera, by_reviewer=True, comment="THREAD-ITEM-TEXT")
+    assert "THREAD-ITEM-TEXT" not in client.get(url).content.decode()
+    assert "THREAD-ITEM-TEXT" not in client.get(url).content.decode()  # cached
+    moderate([item], editor, status="approved")
+    assert "THREAD-ITEM-TEXT" in client.get(url).content.decode()
+    item.refresh_from_db()
+    item.comment = "EDITED-THREAD-TEXT"
+    item.save()
+    assert "EDITED-THREAD-TEXT" in client.get(url).content.decode()
+
+
+def test_signed_in_cache_can_be_switched_off(page, settings):
+    settings.PAGE_CACHE_SIGNED_IN = False
+    client = _client(UserFactory(username="rita", role="reviewer"))
+    url = page.get_absolute_url()
+    client.get(url)  # warm-up (first request of a session loads more)
+    _, rendered = _queries(client, url)
+    _, again = _queries(client, url)
+    assert again == rendered
+    settings.PAGE_CACHE_SIGNED_IN = True
+    _, filled = _queries(client, url)
+    _, hit = _queries(client, url)
+    assert hit < filled
