@@ -201,7 +201,7 @@ def build_scenarios(url, static_path, pages, clients):
     from mitigations.models import Mitigation
     from portal import access
 
-    signed_in_cache = getattr(settings, "PAGE_CACHE_SIGNED_IN", False)
+    signed_in_cache = settings.PAGE_CACHE_SIGNED_IN
 
     def get(*paths):
         return [f"GET\t{p}\t" for p in paths]
@@ -611,13 +611,18 @@ def update_readme(text):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", required=True)
+    parser.add_argument("--url")
+    parser.add_argument("--rerender", metavar="JSON", help="only print/write a saved report")
     parser.add_argument("--server-pid", type=int, help="gunicorn master (for CPU per request)")
     parser.add_argument("--only", help="comma-separated scenario names (baseline always runs)")
     parser.add_argument(
         "--no-save", action="store_true", help="print only; keep results as they are"
     )
     args = parser.parse_args()
+    if args.rerender:
+        return rerender(args.rerender)
+    if not args.url:
+        parser.error("--url is required")
     url = args.url.rstrip("/")
     server_pid = args.server_pid
 
@@ -740,25 +745,12 @@ def main():
             "redis": os.environ.get(
                 "BENCH_REDIS_KIND", "shared" if os.environ.get("REDIS_URL") else "none"
             ),
-            "page_cache_signed_in": bool(getattr(settings, "PAGE_CACHE_SIGNED_IN", False)),
+            "page_cache_signed_in": bool(settings.PAGE_CACHE_SIGNED_IN),
         },
         "baseline_rps": baseline,
         "scenarios": results,
     }
-    text = table(results, baseline)
-    header = (
-        f"Run {report['started']} on {info['nproc']} CPUs ({info['cpu']}), "
-        f"{info['memory_gb']} GB RAM; PostgreSQL {info['postgresql']}, Redis {info['redis']}, "
-        f"Python {info['python']}, Django {info['django']}, gunicorn {info['gunicorn']} "
-        f"({report['config']['gunicorn']['workers']} {report['config']['gunicorn']['worker_class']}"
-        f" workers), {info['wrk']}; wrk -t{THREADS} -c{CONNECTIONS}, {DURATION} s per scenario "
-        f"after {WARMUP} s warm-up, load generator on the same machine; "
-        f"{report['config']['mitigations']} mitigations, {report['config']['feedback_rows']} "
-        f"feedback rows; page cache for signed-in users "
-        f"{'ON (experiment)' if report['config']['page_cache_signed_in'] else 'off'}. "
-        f"Load average (1 min) before/after: {report['load_average_before'][0]} / "
-        f"{report['load_average_after'][0]}.\n\n"
-    )
+    header, text = render(report)
     print()
     print(header + text)
     missed = [r["name"] for r in results if r.get("target") and not r["target_met"]]
@@ -767,11 +759,44 @@ def main():
         out = BENCH / "results"
         out.mkdir(exist_ok=True)
         payload = json.dumps(report, indent=2) + "\n"
-        (out / "latest.json").write_text(payload, encoding="utf-8")
-        (out / f"{started.strftime('%Y%m%d-%H%M%S')}.json").write_text(payload, encoding="utf-8")
-        (out / "latest.md").write_text(header + text, encoding="utf-8")
+        # The signed-in page cache is an experiment: its results never replace the latest.
+        suffix = "-signed-in-cache" if report["config"]["page_cache_signed_in"] else ""
+        (out / f"latest{suffix}.json").write_text(payload, encoding="utf-8")
+        dated = f"{started.strftime('%Y%m%d-%H%M%S')}{suffix}.json"
+        (out / dated).write_text(payload, encoding="utf-8")
+        (out / f"latest{suffix}.md").write_text(header + text, encoding="utf-8")
+        if not suffix:
+            update_readme(header + text)
+        print(f"results: {out / f'latest{suffix}.json'}")
+
+
+def render(report):
+    """(header, markdown table) of a report."""
+    info, config = report["machine"], report["config"]
+    header = (
+        f"Run {report['started']} on {info['nproc']} CPUs ({info['cpu']}), "
+        f"{info['memory_gb']} GB RAM; PostgreSQL {info['postgresql']}, Redis {info['redis']}, "
+        f"Python {info['python']}, Django {info['django']}, gunicorn {info['gunicorn']} "
+        f"({config['gunicorn']['workers']} {config['gunicorn']['worker_class']} workers), "
+        f"{info['wrk']}; wrk -t{config['threads']} -c{config['connections']}, "
+        f"{config['duration_s']} s per scenario after {config['warmup_s']} s warm-up, load "
+        f"generator on the same machine; {config['mitigations']} mitigations, "
+        f"{config['feedback_rows']} feedback rows; page cache for signed-in users "
+        f"{'ON (experiment)' if config['page_cache_signed_in'] else 'off'}. "
+        f"Load average (1 min) before the run: {report['load_average_before'][0]} "
+        f"(during a run the benchmark itself makes it ~5).\n\n"
+    )
+    return header, table(report["scenarios"], report["baseline_rps"])
+
+
+def rerender(path):
+    """Write latest.md and the README table again from a saved report (no measuring)."""
+    report = json.loads(Path(path).read_text(encoding="utf-8"))
+    header, text = render(report)
+    print(header + text)
+    if not report["config"]["page_cache_signed_in"]:
+        (BENCH / "results" / "latest.md").write_text(header + text, encoding="utf-8")
         update_readme(header + text)
-        print(f"results: {out / 'latest.json'}")
 
 
 def _count(table):

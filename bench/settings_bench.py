@@ -7,6 +7,7 @@ what the benchmark needs. Used by bench/run through bench/wsgi_bench.py.
   minute) would turn into 429s after the fifth post.
 * STATIC_ROOT: collectstatic writes under bench/ so that the shared tree's staticfiles/
   is left alone.
+* PAGE_CACHE_SIGNED_IN: on as in production, unless BENCH_SIGNED_IN_CACHE=0 (for comparison).
 """
 
 from portal.settings import *  # noqa: F403
@@ -21,6 +22,5 @@ FEEDBACK_RATE_LIMITS = {
 
 STATIC_ROOT = BASE_DIR / "bench" / ".staticfiles"
 
-# Experiment (off unless asked for): serve signed-in users from the page cache too, shared
-# per policy variant (portal/caching.py). `BENCH_SIGNED_IN_CACHE=1 bench/run` measures it.
-PAGE_CACHE_SIGNED_IN = env.bool("BENCH_SIGNED_IN_CACHE", default=False)  # noqa: F405
+# As in production (on), unless BENCH_SIGNED_IN_CACHE=0: signed-in users always rendered.
+PAGE_CACHE_SIGNED_IN = env.bool("BENCH_SIGNED_IN_CACHE", default=True)
