@@ -6,4 +6,6 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal"
 
     def ready(self):
-        from portal import signals  # noqa: F401
+        from portal import backends, signals  # noqa: F401
+
+        backends.connect()

@@ -36,6 +36,7 @@ import secrets
 from django.conf import settings
 from django.contrib.messages import get_messages
 from django.core.cache import cache
+from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.http import HttpResponse
 from django.middleware.csrf import get_token
@@ -95,8 +96,15 @@ def data_version():
     return version
 
 
-def bump_data_version(**kwargs):
+def _bump():
     cache.set(VERSION_KEY, secrets.token_hex(8), None)
+
+
+def bump_data_version(**kwargs):
+    """Now, and again when the transaction commits: a page rendered between the change and
+    the commit shows the old data and must not be kept under the new version."""
+    _bump()
+    transaction.on_commit(_bump)
 
 
 def _timeout():

@@ -134,7 +134,7 @@ SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 # --- Accounts ------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "portal.backends.CachedPermissionsBackend",  # ModelBackend, permissions cached
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -158,3 +158,56 @@ def test_signed_in_cache_can_be_switched_off(page, settings):
     _, filled = _queries(client, url)
     _, hit = _queries(client, url)
     assert hit < filled
+
+
+# --- The permissions behind the variant come from the cache, and never outlive a change ----
+
+
+def _perm_queries(client, url):
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(url).status_code == 200
+    return [q["sql"] for q in captured if "auth_permission" in q["sql"]]
+
+
+def test_permissions_are_read_from_the_cache_after_the_first_request(page):
+    client = _client(UserFactory(username="rita", role="reviewer"))
+    url = page.get_absolute_url()
+    assert _perm_queries(client, url)  # first request: from the database
+    assert _perm_queries(client, url) == []
+    assert _perm_queries(client, "/mitigations/") == []
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["remove_from_group", "group_loses_permission", "delete_group", "deactivate"],
+)
+def test_every_kind_of_permission_change_counts_from_the_next_request(page, change):
+    rita = UserFactory(username="rita", role="reviewer")
+    client = _client(rita)
+    url = page.get_absolute_url()
+    assert "Prelimlabel" in client.get(url).content.decode()
+    group = Group.objects.get(name=access.group_name(access.REVIEWER))
+    if change == "remove_from_group":
+        rita.groups.remove(group)
+    elif change == "group_loses_permission":
+        app_label, codename = access.SEE_RESTRICTED_FIGURES.split(".")
+        group.permissions.remove(
+            group.permissions.get(content_type__app_label=app_label, codename=codename)
+        )
+    elif change == "delete_group":
+        group.delete()
+    else:
+        rita.is_active = False
+        rita.save()
+    assert "Prelimlabel" not in client.get(url).content.decode()
+
+
+def test_superuser_flag_is_part_of_the_key(page):
+    boss = UserFactory(username="boss")
+    client = _client(boss)
+    url = "/mitigations/?status=draft"
+    MitigationFactory(name="Zebradraft page", status="draft")
+    assert "Zebradraft" not in client.get(url).content.decode()
+    boss.is_superuser = boss.is_staff = True
+    boss.save()
+    assert "Zebradraft" in client.get(url).content.decode()
