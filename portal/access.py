@@ -81,14 +81,22 @@ def sync_roles(apps=None, stdout=None):
 
 
 def role_of(user) -> str:
-    """The portal role a user acts in: the strongest one they hold."""
+    """The portal role a user acts in: the strongest one they hold.
+
+    Remembered on the user object, like Django remembers its permissions there (a request
+    asks several times; the next request loads the user again)."""
     if user is None or not user.is_authenticated or not user.is_active:
         return READER
-    if user.has_perm(SEE_DRAFTS) and user.is_staff:
-        return EDITOR
-    if user.has_perm(SEE_RESTRICTED_FIGURES):
-        return REVIEWER
-    return READER
+    role = getattr(user, "_portal_role", None)
+    if role is None:
+        if user.has_perm(SEE_DRAFTS) and user.is_staff:
+            role = EDITOR
+        elif user.has_perm(SEE_RESTRICTED_FIGURES):
+            role = REVIEWER
+        else:
+            role = READER
+        user._portal_role = role
+    return role
 
 
 def can_see_drafts(user) -> bool:

@@ -1,15 +1,22 @@
-"""Authentication backend: Django's ModelBackend with each user's permissions in the cache.
+"""Authentication backend: Django's ModelBackend, with the signed-in user and their
+permissions read from the shared cache.
 
-Every signed-in request asks the access policy about the user's permissions; ModelBackend
-answers with two queries per request (user permissions, group permissions), which cost more
-than serving a cached page. Here the set is kept in the shared cache under the user's id,
-stored with the *permissions version*. The version changes whenever anyone's groups or
-permissions, a group's permissions, a group or a permission change (signals below, in every
-process through the shared cache) and after migrations (roles are synced there), so a role
-granted or taken away counts from the next request on. `is_active` and `is_superuser` come
-from the user row, loaded on every request, and are part of the key.
+Every signed-in request loads the user (one query) and asks the access policy about their
+permissions (two more queries with ModelBackend), which cost more than serving a cached
+page. Here both come from the cache in one round trip, each entry stored with a *version*:
 
-If the cache is unavailable, the permissions are read from the database as usual.
+* the users version changes whenever a user is saved or deleted (sign-in, password change,
+  deactivation, a profile edit), so a changed password or a deactivated account counts from
+  the next request on, like with ModelBackend;
+* the permissions version changes whenever anyone's groups or permissions, a group's
+  permissions, a group or a permission change, and after migrations (roles are synced
+  there), so a role granted or taken away counts from the next request on.
+
+Versions are bumped at once and again when the transaction commits (a request reading in
+between would keep the old state under the new version). Changes that bypass the ORM's
+signals (raw SQL, `QuerySet.update()` on users or permissions) are seen when an entry
+expires (TIMEOUT) or after `manage.py migrate`; `cache.clear()` forgets everything. If the
+cache is unavailable, everything is read from the database as usual.
 """
 
 import secrets
@@ -21,56 +28,83 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
 
-VERSION_KEY = "portal:perms-version"
-TIMEOUT = 60 * 60
+USERS_VERSION = "portal:users-version"
+PERMS_VERSION = "portal:perms-version"
+TIMEOUT = 10 * 60
 
 
-def _user_key(user) -> str:
-    return f"portal:perms:{user.pk}:{int(user.is_superuser)}"
+def _user_key(user_id) -> str:
+    return f"portal:user:{user_id}"
 
 
-def _bump():
-    cache.set(VERSION_KEY, secrets.token_hex(8), None)
+def _perms_key(user_id) -> str:
+    return f"portal:perms:{user_id}"
 
 
-def bump_permissions_version(**kwargs):
-    """Now, and again when the transaction commits: a request that reads the permissions
-    between the two would otherwise keep the old ones under the new version."""
-    _bump()
-    transaction.on_commit(_bump)
+def _new_version(key):
+    cache.set(key, secrets.token_hex(8), None)
+    return cache.get(key)
+
+
+def _bumper(key):
+    def bump(**kwargs):
+        _new_version(key)
+        transaction.on_commit(lambda: _new_version(key))
+
+    return bump
+
+
+bump_users_version = _bumper(USERS_VERSION)
+bump_permissions_version = _bumper(PERMS_VERSION)
 
 
 class CachedPermissionsBackend(ModelBackend):
+    def get_user(self, user_id):
+        user_key, perms_key = _user_key(user_id), _perms_key(user_id)
+        found = cache.get_many([USERS_VERSION, PERMS_VERSION, user_key, perms_key])
+        version, entry = found.get(USERS_VERSION), found.get(user_key)
+        if version is not None and entry is not None and entry[0] == version:
+            user = entry[1]
+        else:
+            user = super().get_user(user_id)  # from the database; None if inactive
+            if user is None:
+                return None
+            version = version or _new_version(USERS_VERSION)
+            if version is not None:
+                cache.set(user_key, (version, user), TIMEOUT)  # before any _perm_cache
+        if not self.user_can_authenticate(user):
+            return None
+        perms = found.get(perms_key)
+        if perms is not None and perms[:2] == (found.get(PERMS_VERSION), user.is_superuser):
+            user._perm_cache = perms[2]
+        return user
+
     def get_all_permissions(self, user_obj, obj=None):
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
             return set()
         if not hasattr(user_obj, "_perm_cache"):
-            key = _user_key(user_obj)
-            found = cache.get_many([VERSION_KEY, key])
-            version = found.get(VERSION_KEY)
-            entry = found.get(key)
-            if version is not None and entry is not None and entry[0] == version:
-                user_obj._perm_cache = entry[1]
-            else:
-                if version is None:
-                    _bump()
-                    version = cache.get(VERSION_KEY)
-                perms = super().get_all_permissions(user_obj)
-                if version is not None:
-                    cache.set(key, (version, frozenset(perms)), TIMEOUT)
+            version = cache.get(PERMS_VERSION) or _new_version(PERMS_VERSION)
+            perms = frozenset(super().get_all_permissions(user_obj))
+            user_obj._perm_cache = perms
+            if version is not None:
+                entry = (version, user_obj.is_superuser, perms)
+                cache.set(_perms_key(user_obj.pk), entry, TIMEOUT)
         return user_obj._perm_cache
 
 
 def connect():
     User = get_user_model()
-    senders = [
+    for sender in (User,):
+        uid = f"users-{sender._meta.label}"
+        post_save.connect(bump_users_version, sender=sender, dispatch_uid=f"{uid}-save")
+        post_delete.connect(bump_users_version, sender=sender, dispatch_uid=f"{uid}-del")
+    for sender in (
         Group,
         Permission,
         User.groups.through,
         User.user_permissions.through,
         Group.permissions.through,
-    ]
-    for sender in senders:
+    ):
         uid = f"perms-{sender._meta.label}"
         post_save.connect(bump_permissions_version, sender=sender, dispatch_uid=f"{uid}-save")
         post_delete.connect(bump_permissions_version, sender=sender, dispatch_uid=f"{uid}-del")

@@ -175,11 +175,25 @@ def test_permissions_are_read_from_the_cache_after_the_first_request(page):
     assert _perm_queries(client, url)  # first request: from the database
     assert _perm_queries(client, url) == []
     assert _perm_queries(client, "/mitigations/") == []
+    _, queries = _queries(client, "/mitigations/")
+    assert queries == 0  # user, permissions and page all from the cache
+
+
+def test_a_password_changed_elsewhere_ends_the_session_at_once(page):
+    rita = UserFactory(username="rita", role="reviewer")
+    client = _client(rita)
+    url = page.get_absolute_url()
+    assert "rita" in client.get(url).content.decode()
+    assert "rita" in client.get(url).content.decode()  # user row now from the cache
+    rita.set_password("a-completely-new-password")
+    rita.save()
+    html = client.get(url).content.decode()
+    assert "rita" not in html and "Prelimlabel" not in html
 
 
 @pytest.mark.parametrize(
     "change",
-    ["remove_from_group", "group_loses_permission", "delete_group", "deactivate"],
+    ["remove_from_group", "group_loses_permission", "delete_group", "deactivate", "delete"],
 )
 def test_every_kind_of_permission_change_counts_from_the_next_request(page, change):
     rita = UserFactory(username="rita", role="reviewer")
@@ -196,9 +210,11 @@ def test_every_kind_of_permission_change_counts_from_the_next_request(page, chan
         )
     elif change == "delete_group":
         group.delete()
-    else:
+    elif change == "deactivate":
         rita.is_active = False
         rita.save()
+    else:
+        rita.delete()
     assert "Prelimlabel" not in client.get(url).content.decode()
 
 
