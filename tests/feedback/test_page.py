@@ -108,12 +108,13 @@ def test_detail_page_query_count_does_not_grow_with_the_thread(
 
     with CaptureQueriesContext(connection) as one:
         reviewer_client.get(mitigation.get_absolute_url())
+    rendering = len(one)  # now: the next request clears the query log
     for _ in range(20):
         FeedbackFactory(
             mitigation=mitigation, user=UserFactory(), by_reviewer=True, status="approved"
         )
     reviewer_client.get(mitigation.get_absolute_url())  # new users: the signed-in user reloads
-    with django_assert_max_num_queries(len(one)):
+    with django_assert_max_num_queries(rendering):
         reviewer_client.get(mitigation.get_absolute_url())
 
 
