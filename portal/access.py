@@ -15,6 +15,9 @@ from django.utils import timezone
 
 READER, REVIEWER, EDITOR = "reader", "reviewer", "editor"
 
+# Seconds within which repeated views of a page's restricted figures are recorded once.
+AUDIT_INTERVAL = 60
+
 # Permissions that carry the portal's special rights.
 SEE_DRAFTS = "mitigations.view_draft_mitigation"
 SEE_RESTRICTED_FIGURES = "mitigations.view_restricted_figure"
@@ -199,7 +202,12 @@ def variant_key(user) -> str:
 
 
 def record_restricted_view(user, mitigation, now=None):
-    """Audit: remember that a user saw a page's restricted figures today (one row a day)."""
+    """Audit: remember that a user saw a page's restricted figures today (one row a day).
+
+    Written at most once a minute per user and page (`views` counts those minutes): a
+    reviewer reading a page again and again must not cost a database write per request.
+    When the cache cannot say whether this minute is recorded, it is written."""
+    from django.core.cache import cache
     from django.db.models import F
 
     from mitigations.models import FigureView
@@ -207,8 +215,12 @@ def record_restricted_view(user, mitigation, now=None):
     if not user.is_authenticated:
         return
     day = today(now)
+    recent = f"portal:figure-view:{user.pk}:{mitigation.pk}:{day}"
+    if cache.get(recent) is not None:
+        return
     updated = FigureView.objects.filter(user=user, mitigation=mitigation, day=day).update(
         views=F("views") + 1, last_seen=timezone.now()
     )
     if not updated:
         FigureView.objects.get_or_create(user=user, mitigation=mitigation, day=day)
+    cache.set(recent, 1, AUDIT_INTERVAL)
