@@ -30,7 +30,7 @@ from mitigations.models import (
     TaxonomyCategory,
 )
 from portal import access
-from portal.admin import SafeChangelistMixin
+from portal.admin import SafeAutocompleteMixin, SafeChangelistMixin
 
 IMPORT_PERMISSION = "mitigations.add_mitigation"
 # Largest upload accepted by the import page (the request body limit, MAX_REQUEST_BODY, is
@@ -145,7 +145,9 @@ class PolicyHistoryMixin:
 
 
 @admin.register(Mitigation)
-class MitigationAdmin(SafeChangelistMixin, PolicyHistoryMixin, SimpleHistoryAdmin):
+class MitigationAdmin(
+    SafeAutocompleteMixin, SafeChangelistMixin, PolicyHistoryMixin, SimpleHistoryAdmin
+):
     list_display = ("code", "name", "category", "status", "classified_by", "updated_at")
     list_display_links = ("code", "name")
     list_filter = (
@@ -238,7 +240,7 @@ class MitigationAdmin(SafeChangelistMixin, PolicyHistoryMixin, SimpleHistoryAdmi
 
 
 @admin.register(Figure)
-class FigureAdmin(PolicyHistoryMixin, SimpleHistoryAdmin):
+class FigureAdmin(SafeAutocompleteMixin, PolicyHistoryMixin, SimpleHistoryAdmin):
     list_display = (
         "mitigation", "key", "label", "value", "unit", "risk_area", "sample_size",
         "preliminary", "embargo_until",
