@@ -7,4 +7,6 @@ class FeedbackConfig(AppConfig):
 
     def ready(self):
         # Registers the per-request "feedback_stamp" value with the page cache.
-        from feedback import antispam  # noqa: F401
+        from feedback import antispam, page  # noqa: F401
+
+        page.connect()  # the reviewers' thread's version, for cached pages

@@ -1,5 +1,10 @@
 """What a mitigation page needs from the feedback app (form and reviewers' thread)."""
 
+import secrets
+
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save, pre_save
 from django.urls import reverse
 
 from feedback.forms import FeedbackForm, sign_page
@@ -38,3 +43,64 @@ def feedback_context(request, mitigation):
         "feedback_show_thread": show_thread,
         "feedback_thread": thread(request.user, mitigation) if show_thread else [],
     }
+
+
+# --- The thread's version, part of a cached page's key for those who see the thread ---------
+#
+# Bumped whenever feedback on the page is saved or deleted (submission, moderation, an edit
+# in the admin), at once and again on commit (a page rendered in between would show the old
+# thread under the new version). Cheaper than asking the database on every page view.
+
+
+def _thread_key(slug) -> str:
+    return f"portal:thread:{slug}"
+
+
+def thread_version(slug) -> str:
+    key = _thread_key(slug)
+    version = cache.get(key)
+    if version is None:
+        cache.add(key, secrets.token_hex(8), None)
+        version = cache.get(key, "-")
+    return version
+
+
+def _bump_thread(slug):
+    def bump():
+        cache.set(_thread_key(slug), secrets.token_hex(8), None)
+
+    bump()
+    transaction.on_commit(bump)
+
+
+def _slug_of(mitigation_id):
+    from mitigations.models import Mitigation
+
+    return Mitigation.objects.filter(pk=mitigation_id).values_list("slug", flat=True).first()
+
+
+def _feedback_changed(sender, instance, **kwargs):
+    if instance.mitigation_id is None:
+        return
+    cached = Feedback.mitigation.field.get_cached_value(instance, None)
+    slug = cached.slug if cached is not None else _slug_of(instance.mitigation_id)
+    if slug:
+        _bump_thread(slug)
+
+
+def _feedback_moving(sender, instance, update_fields=None, **kwargs):
+    """An edit may move feedback to another page: that page's thread changes too."""
+    if instance._state.adding or (update_fields is not None and "mitigation" not in update_fields):
+        return
+    before = Feedback.objects.filter(pk=instance.pk).values_list("mitigation_id", flat=True)
+    before = before.first()
+    if before is not None and before != instance.mitigation_id:
+        slug = _slug_of(before)
+        if slug:
+            _bump_thread(slug)
+
+
+def connect():
+    post_save.connect(_feedback_changed, sender=Feedback, dispatch_uid="thread-save")
+    post_delete.connect(_feedback_changed, sender=Feedback, dispatch_uid="thread-delete")
+    pre_save.connect(_feedback_moving, sender=Feedback, dispatch_uid="thread-move")

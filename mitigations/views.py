@@ -6,11 +6,10 @@ portal.context_processors), so a view must not put the user into its context its
 """
 
 from django.core.paginator import Paginator
-from django.db.models import Count, Max, Prefetch, Q
+from django.db.models import Count, Prefetch, Q
 from django.shortcuts import get_object_or_404, redirect, render
 
-from feedback.models import Feedback
-from feedback.page import feedback_context
+from feedback.page import feedback_context, thread_version
 from mitigations.charts import figure_chart
 from mitigations.filters import MitigationFilter
 from mitigations.models import (
@@ -156,18 +155,11 @@ def mitigation_by_code(request, code):
 
 
 def _thread_state(request, slug):
-    """Part of the page's cache key for those who see the reviewers' thread: the thread's
-    size and last change (moderation and replies update `updated_at`), read on every request
-    (one indexed query), so that a cached page shows the thread as it is now."""
+    """Part of the page's cache key for those who see the reviewers' thread: its version,
+    changed whenever feedback on the page changes (feedback/page.py)."""
     if not access.can_see_reviewer_thread(request.user):
         return ""
-    state = (
-        Feedback.objects.thread_for(request.user)
-        .filter(mitigation__slug=slug)
-        .aggregate(n=Count("pk"), last=Max("updated_at"))
-    )
-    last = state["last"].isoformat() if state["last"] else "-"
-    return f"thread:{state['n']}:{last}"
+    return f"thread:{thread_version(slug)}"
 
 
 def _record_restricted_view(request, meta):

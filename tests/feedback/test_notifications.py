@@ -56,7 +56,7 @@ def test_editors_get_one_mail_after_commit(
         response = reader_client.post(url, data)
         assert response.status_code == 302
         assert mail.outbox == [] and enqueued == []  # nothing before the commit
-    assert len(callbacks) == 1
+    assert callbacks  # enqueued by a commit callback (others bump cache versions)
     assert enqueued == ["notify_editors"]
     assert len(mail.outbox) == 1
     message = mail.outbox[0]

@@ -227,3 +227,36 @@ def test_superuser_flag_is_part_of_the_key(page):
     boss.is_superuser = boss.is_staff = True
     boss.save()
     assert "Zebradraft" in client.get(url).content.decode()
+
+
+def test_reviewers_thread_is_fresh_after_a_delete_and_a_move(page):
+    other = MitigationFactory(name="Other page", code="C0002")
+    vera = UserFactory(username="vera", role="reviewer")
+    client = _client(vera)
+    moved = FeedbackFactory(
+        mitigation=page, user=vera, by_reviewer=True, status="approved", comment="MOVED-TEXT"
+    )
+    gone = FeedbackFactory(
+        mitigation=page, user=vera, by_reviewer=True, status="approved", comment="GONE-TEXT"
+    )
+    url, other_url = page.get_absolute_url(), other.get_absolute_url()
+    for _ in range(2):  # the second from the cache
+        html = client.get(url).content.decode()
+        assert "MOVED-TEXT" in html and "GONE-TEXT" in html
+        assert "MOVED-TEXT" not in client.get(other_url).content.decode()
+    gone.delete()
+    assert "GONE-TEXT" not in client.get(url).content.decode()
+    moved = type(moved).objects.get(pk=moved.pk)  # as the admin's change form loads it
+    moved.mitigation = other
+    moved.save()
+    assert "MOVED-TEXT" not in client.get(url).content.decode()
+    assert "MOVED-TEXT" in client.get(other_url).content.decode()
+
+
+def test_detail_page_hit_for_a_reviewer_needs_no_database_query(page):
+    client = _client(UserFactory(username="rita", role="reviewer"))
+    url = page.get_absolute_url()
+    client.get(url)
+    client.get(url)  # the audit marker for this minute is set
+    _, queries = _queries(client, url)
+    assert queries == 0
