@@ -759,15 +759,18 @@ def main():
         out = BENCH / "results"
         out.mkdir(exist_ok=True)
         payload = json.dumps(report, indent=2) + "\n"
-        # The signed-in page cache is an experiment: its results never replace the latest.
-        suffix = "-signed-in-cache" if report["config"]["page_cache_signed_in"] else ""
-        (out / f"latest{suffix}.json").write_text(payload, encoding="utf-8")
+        # The production configuration (signed-in page cache on), all scenarios: the latest
+        # results and the README table. Other runs keep a dated file of their own.
+        suffix = "" if report["config"]["page_cache_signed_in"] else "-signed-in-cache-off"
+        if args.only:
+            suffix += "-partial"
         dated = f"{started.strftime('%Y%m%d-%H%M%S')}{suffix}.json"
         (out / dated).write_text(payload, encoding="utf-8")
-        (out / f"latest{suffix}.md").write_text(header + text, encoding="utf-8")
         if not suffix:
+            (out / "latest.json").write_text(payload, encoding="utf-8")
+            (out / "latest.md").write_text(header + text, encoding="utf-8")
             update_readme(header + text)
-        print(f"results: {out / f'latest{suffix}.json'}")
+        print(f"results: {out / dated}")
 
 
 def render(report):
@@ -782,7 +785,7 @@ def render(report):
         f"{config['duration_s']} s per scenario after {config['warmup_s']} s warm-up, load "
         f"generator on the same machine; {config['mitigations']} mitigations, "
         f"{config['feedback_rows']} feedback rows; page cache for signed-in users "
-        f"{'ON (experiment)' if config['page_cache_signed_in'] else 'off'}. "
+        f"{'on' if config['page_cache_signed_in'] else 'OFF'}. "
         f"Load average (1 min) before the run: {report['load_average_before'][0]} "
         f"(during a run the benchmark itself makes it ~5).\n\n"
     )
@@ -794,7 +797,7 @@ def rerender(path):
     report = json.loads(Path(path).read_text(encoding="utf-8"))
     header, text = render(report)
     print(header + text)
-    if not report["config"]["page_cache_signed_in"]:
+    if report["config"]["page_cache_signed_in"]:
         (BENCH / "results" / "latest.md").write_text(header + text, encoding="utf-8")
         update_readme(header + text)
 
