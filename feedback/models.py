@@ -143,6 +143,10 @@ class Feedback(models.Model):
             models.Index(fields=["mitigation", "status", "by_reviewer"], name="fb_page_thread"),
             models.Index(fields=["-created_at"], name="fb_created"),
             models.Index(fields=["kind", "-created_at"], name="fb_kind_created"),
+            # The queue filtered by status (and kind): ordered by -created_at, -id then.
+            models.Index(
+                fields=["status", "kind", "-created_at", "-id"], name="fb_status_kind_created"
+            ),
             models.Index(fields=["section", "-created_at"], name="fb_section_created"),
             models.Index(queue_rank(), F("created_at").desc(), F("id").desc(), name="fb_queue"),
         ]
