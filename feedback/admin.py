@@ -25,7 +25,8 @@ from django.contrib.admin.views.main import ChangeList
 from django.core.cache import cache
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
+from django.db import connections
+from django.db.models import BooleanField, Count, F, Field, Func, Q, Value
 from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.template.loader import select_template
 from django.template.response import TemplateResponse
@@ -90,6 +91,21 @@ def _escape(value):
     return html.escape(str(value))
 
 
+class InArray(Func):
+    """PostgreSQL `column = ANY(%s::bigint[])`: a list of ids as one parameter.
+
+    An expression (not raw SQL), so that the column keeps its alias when the queryset becomes
+    a subquery (services.moderate selects `pk__in=queryset`).
+    """
+
+    arg_joiner = " = ANY("
+    template = "%(expressions)s::bigint[])"
+    output_field = BooleanField()
+
+    def __init__(self, column, ids):
+        super().__init__(column, Value(list(ids), output_field=Field()))
+
+
 class PageFilter(admin.SimpleListFilter):
     """Filter by the page's code, typed in (no list of 800 pages in the sidebar)."""
 
@@ -146,7 +162,13 @@ class CategoryFilter(admin.SimpleListFilter):
                 category__sort_key__gte=key, category__sort_key__lte=key + ".~"
             ).values_list("pk", flat=True)
         )
-        return queryset.filter(mitigation__in=pages) if pages else queryset.none()
+        if not pages:
+            return queryset.none()
+        if connections[queryset.db].vendor == "postgresql":
+            # One array parameter instead of hundreds of placeholders: the same constant list
+            # for the planner, without building and converting a long SQL text twice.
+            return queryset.filter(InArray(F("mitigation_id"), pages))
+        return queryset.filter(mitigation__in=pages)
 
     def choices(self, changelist):
         """SimpleListFilter's choices, each with its list item ready-made ("html").

@@ -8,6 +8,7 @@ not depend on the number of rows.
 
 import pytest
 from django.contrib import admin
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.templatetags.admin_list import items_for_result
 from django.db import connection
 from django.template import Context, Template
@@ -219,3 +220,24 @@ def test_category_filter_links_are_djangos(rf, editor):
 def test_status_kind_index_is_in_the_model():
     names = {index.name for index in Feedback._meta.indexes}
     assert "fb_status_kind_created" in names
+
+
+def test_select_across_the_category_filter_moderates_only_its_rows(editor_client):
+    inside = MitigationFactory(category=CategoryFactory(code="4.1.1"))
+    outside = MitigationFactory(category=CategoryFactory(code="5.1"))
+    chosen = FeedbackFactory.create_batch(3, mitigation=inside)
+    others = [FeedbackFactory(mitigation=outside), FeedbackFactory(mitigation=None)]
+    response = editor_client.post(
+        CHANGELIST + "?category=4.1",
+        {
+            "action": "approve",
+            "index": 0,
+            "select_across": 1,
+            ACTION_CHECKBOX_NAME: [chosen[0].pk],
+        },
+    )
+    assert response.status_code == 302
+    assert {f.status for f in Feedback.objects.filter(pk__in=[f.pk for f in chosen])} == {
+        "approved"
+    }
+    assert {f.status for f in Feedback.objects.filter(pk__in=[f.pk for f in others])} == {"pending"}
