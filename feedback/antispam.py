@@ -5,7 +5,8 @@
 - A signed stamp (time + random nonce) rendered fresh on every request, even on cached
   pages: too fast, too old or tampered forms are refused; the nonce becomes the
   Feedback.submission_id, so a replayed or double-clicked form is stored once.
-- Rate limits per client address (hashed) and per account, counted in the shared cache.
+- Rate limits per client address (hashed) and per account, counted in the shared cache
+  (in the database's stored feedback while the cache is unavailable).
 - Limits on links in the text, and rejection of undecodable bodies.
 
 Settings (all optional; defaults below): FEEDBACK_MIN_SECONDS, FEEDBACK_MAX_AGE,
@@ -16,6 +17,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
@@ -143,18 +145,59 @@ def _limits():
     return _setting("FEEDBACK_RATE_LIMITS", DEFAULT_RATE_LIMITS) or {}
 
 
-def _hit(key: str, window: int) -> int:
-    """Count one request in a fixed window; atomic across processes (cache.add + incr)."""
-    cache.add(key, 0, timeout=window + 1)
+def _hit(key: str, window: int) -> int | None:
+    """Count one request in a fixed window; atomic across processes (cache.incr, cache.add).
+
+    The counter is incremented first: a client that posts again (the ones a limit is for)
+    costs one cache call per window. Only the first request of a window creates the counter
+    (add, which exactly one of several racing requests wins; the others count with incr).
+    None when the cache keeps no counter at all: it is unavailable (portal/cache_backend.py
+    answers incr with ValueError and add with False while Redis is down).
+    """
     try:
         return cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=window + 1)
+    except ValueError:  # no counter for this window yet
+        pass
+    if cache.add(key, 1, timeout=window + 1):
         return 1
+    try:
+        return cache.incr(key)  # another request created it in between
+    except ValueError:  # the counter exists for add but not for incr: no cache
+        return None
+
+
+def _recent_feedback(scope: str, ident: str, window: int, now: float):
+    """Stored feedback of this account (scope "user") or anonymous address (scope "ip") in
+    the last `window` seconds, newest first: the count when the cache cannot count."""
+    from feedback.models import Feedback
+
+    since = datetime.fromtimestamp(now - window, tz=UTC)
+    items = Feedback.objects.filter(created_at__gt=since)
+    if scope == "user":
+        items = items.filter(user_id=ident)
+    else:
+        items = items.filter(ip_hash=ident, user__isnull=True)
+    return items.order_by("-created_at").values_list("created_at", flat=True)
+
+
+def _database_limit(scope: str, ident: str, limit: int, window: int, now: float) -> int | None:
+    """Seconds to wait when `limit` feedback were stored in the last `window` seconds
+    (sliding window), else None. Used while the cache is unavailable."""
+    recent = list(_recent_feedback(scope, ident, window, now)[:limit])
+    if len(recent) < limit:
+        return None
+    # Once the limit-th newest is older than the window, one more may be sent.
+    return max(1, int(recent[-1].timestamp() + window - now) + 1)
 
 
 def rate_limit(request, *, now=None) -> Limited | None:
-    """Count this submission; a Limited (with seconds to wait) when over any limit."""
+    """Count this submission; a Limited (with seconds to wait) when over any limit.
+
+    Counted in the shared cache. While the cache is unavailable, the limits are checked
+    against the feedback stored in the database instead (fail safe, not open: a Redis
+    outage is no time to let a flood through): the same limits over a sliding window,
+    counting stored feedback only (refused forms are not stored, so not counted).
+    """
     now = time.time() if now is None else now
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
@@ -165,8 +208,12 @@ def rate_limit(request, *, now=None) -> Limited | None:
     for limit, window in _limits().get(scope, []):
         slot = int(now // window)
         count = _hit(f"feedback:rate:{scope}:{window}:{slot}:{ident}", window)
-        if count > limit:
+        if count is None:
+            wait = _database_limit(scope, ident, limit, window, now)
+        elif count > limit:
             wait = max(1, int((slot + 1) * window - now) + 1)
-            if worst is None or wait > worst.retry_after:
-                worst = Limited(retry_after=wait, scope=scope)
+        else:
+            wait = None
+        if wait is not None and (worst is None or wait > worst.retry_after):
+            worst = Limited(retry_after=wait, scope=scope)
     return worst

@@ -5,6 +5,7 @@ import logging
 import sys
 
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.db import DatabaseError, InterfaceError, OperationalError, connections
 from django.http import HttpResponse, HttpResponseServerError, JsonResponse
 from django.shortcuts import render
@@ -15,13 +16,20 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from feedback.models import Feedback
 from portal import access
+from portal.cache_backend import cache_state
 
 log = logging.getLogger(__name__)
 
 
 @never_cache
 def healthz(request):
-    """200 when a fresh database connection answers, 503 otherwise."""
+    """200 when a fresh database connection answers, 503 otherwise.
+
+    The body also says whether the shared cache (Redis) answers, but a cache outage keeps
+    the 200: every page works without the cache (portal/cache_backend.py), and taking every
+    app server out of the load balancer because of it would take the site down.
+    """
+    cache_ok = cache_state(cache)
     conn = None
     try:
         conn = connections.create_connection("default")
@@ -30,12 +38,14 @@ def healthz(request):
             cursor.fetchone()
     except (DatabaseError, OSError) as exc:
         log.warning("health check failed: %s", exc.__class__.__name__)
-        return JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
+        body = {"status": "unavailable", "database": "unreachable", "cache": cache_ok}
+        return JsonResponse(body, status=503)
     finally:
         if conn is not None:
             with contextlib.suppress(DatabaseError):
                 conn.close()
-    return JsonResponse({"status": "ok", "database": "ok"})
+    status = "ok" if cache_ok == "ok" else "degraded"
+    return JsonResponse({"status": status, "database": "ok", "cache": cache_ok})
 
 
 @never_cache
@@ -61,8 +71,8 @@ UNAVAILABLE = (OperationalError, InterfaceError, RedisConnectionError, RedisTime
 
 
 def server_error(request):
-    """handler500: a database or cache (Redis) that cannot be reached is a 503 (try again),
-    not a 500.
+    """handler500: a database that cannot be reached is a 503 (try again), not a 500. So is
+    Redis, should an error of it ever get here (the cache backend answers misses instead).
 
     Rendered without a request context: nothing here may touch the database.
     """

@@ -1,4 +1,5 @@
-"""Real app servers for the reliability tests: gunicorn subprocesses and a small HTTP client.
+"""Real app servers for the reliability tests: gunicorn subprocesses, a private Redis and a
+small HTTP client.
 
 `AppServer` runs `gunicorn portal.wsgi` in its own process group with a production-style
 environment (DEBUG=false, a real secret, Redis cache) and stops it (and only it) again.
@@ -175,6 +176,88 @@ class AppServer:
             return self.log_path.read_text(errors="replace")
         except OSError:
             return ""
+
+
+class RedisServer:
+    """A private `redis-server` on a free port (no persistence), in its own process group:
+    stopped, paused and started again by the tests (never anyone else's Redis)."""
+
+    def __init__(self, workdir: Path, *, port: int | None = None):
+        self.workdir = Path(workdir)
+        self.port = port or free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10) -> RedisServer:
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+                "--loglevel",
+                "warning",
+            ],  # fmt: skip
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.ping():
+                return self
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited ({self.proc.returncode})")
+            time.sleep(0.05)
+        raise RuntimeError(f"redis-server not answering on {self.port} after {timeout} s")
+
+    def client(self):
+        import redis
+
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1)
+
+    def ping(self) -> bool:
+        import redis
+
+        client = self.client()
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+
+    def keys(self, pattern: str = "*") -> list[bytes]:
+        client = self.client()
+        try:
+            return list(client.scan_iter(match=pattern, count=1000))
+        finally:
+            client.close()
+
+    def pause(self) -> None:
+        """SIGSTOP: connections are accepted by the kernel, nothing answers (a hung host)."""
+        os.killpg(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGCONT)
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=10)
 
 
 # --- A visitor ------------------------------------------------------------------------------
