@@ -1,5 +1,16 @@
-"""Catalogue downloads (CSV, JSON), the Atom feed and the sitemap: all through the policy."""
+"""Catalogue downloads (CSV, JSON), the Atom feed and the sitemap: all through the policy.
 
+A download is built from several queries (mitigations, their links, figures, taxonomy,
+facets, sources). They all read one snapshot of the database (`read_snapshot`), so an
+import committing while a download is being built shows up in it entirely or not at all,
+never half (mitigations of before the import with figures of after it). The tables are
+built in full inside the snapshot and the transaction ends before the response is sent: no
+transaction stays open while a slow client reads. (The catalogue is bounded: the whole
+export is a few MB. Streaming it would mean holding the snapshot until the client has
+read the last byte.) The feed and the sitemap are one query each, a snapshot by nature.
+"""
+
+import contextlib
 import csv
 import io
 import json
@@ -7,6 +18,7 @@ import json
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.sitemaps import Sitemap
 from django.contrib.syndication.views import Feed
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.http import Http404, HttpResponse
 from django.urls import reverse
 from django.utils.cache import patch_cache_control, patch_vary_headers
@@ -14,6 +26,42 @@ from django.utils.feedgenerator import Atom1Feed
 
 from mitigations import dataset
 from mitigations.models import Figure, Mitigation
+
+
+@contextlib.contextmanager
+def read_snapshot(using=DEFAULT_DB_ALIAS):
+    """Run the queries inside the block on one snapshot of the database.
+
+    PostgreSQL: a REPEATABLE READ, READ ONLY transaction; its snapshot is taken at its first
+    query and every later query sees the same committed state. SQLite: a deferred (read)
+    transaction: under WAL its first read fixes the snapshot, and writers keep writing
+    meanwhile (the portal's own transactions are BEGIN IMMEDIATE, which would take the
+    write lock; a read does not need it). Inside an existing transaction (tests, a caller's
+    atomic block) the queries already share that transaction, whose isolation level can no
+    longer be changed: the block runs as it is.
+    """
+    conn = connections[using]
+    if conn.in_atomic_block or not conn.get_autocommit():
+        yield
+        return
+    if conn.vendor == "postgresql":
+        with transaction.atomic(using=using):
+            with conn.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield
+        return
+    if conn.vendor == "sqlite":
+        conn.ensure_connection()
+        with conn.cursor() as cursor:
+            cursor.execute("BEGIN DEFERRED")
+        try:
+            yield
+        finally:
+            with conn.cursor() as cursor:
+                cursor.execute("ROLLBACK")  # nothing was written: just end the read
+        return
+    with transaction.atomic(using=using):
+        yield
 
 
 def _catalogue(user):
@@ -32,8 +80,11 @@ def _private_or_public(request, response):
 
 
 def export(request, fmt):
-    mitigations, figures = _catalogue(request.user)
-    tables = dataset.export_tables(mitigations, figures)
+    if fmt not in ("json", "csv"):
+        raise Http404
+    with read_snapshot():
+        mitigations, figures = _catalogue(request.user)
+        tables = dataset.export_tables(mitigations, figures)
     if fmt == "json":
         body = json.dumps(tables, ensure_ascii=False, indent=1)
         response = HttpResponse(body, content_type="application/json; charset=utf-8")

@@ -1,13 +1,17 @@
-"""Writing the import format, the export command, and the byte-identical round trip."""
+"""Writing the import format, the export command, the byte-identical round trip, and
+downloads that read one snapshot while an import commits."""
 
 import csv
 import io
 import json
+import threading
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test import Client
 
 from mitigations import dataset
 from mitigations.importer import import_dataset
@@ -216,3 +220,112 @@ def test_export_command_csv_folder_and_format_checks(tmp_path):
         call_command("export_mitigations", str(tmp_path / "out"), "--format", "json")
     with pytest.raises(CommandError, match="is not a folder"):
         call_command("export_mitigations", str(tmp_path / "x.json"), "--format", "csv")
+
+
+# --- One snapshot per download ---------------------------------------------------------------
+
+
+def b_version_of(source: Path, target: Path) -> None:
+    """Copy a CSV dataset with every definition and every figure label changed to
+    'B-version …': two tables that a download reads with different queries."""
+    import shutil
+
+    shutil.copytree(source, target)
+    for table, column in (("mitigations", "definition"), ("figures", "label")):
+        path = target / f"{table}.csv"
+        with path.open(encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        for row in rows:
+            row[column] = f"B-version {row[column]}"
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, list(rows[0]), lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+def exported_texts(fmt: str, body: str) -> tuple[list[str], list[str]]:
+    """(definitions, figure labels) of a download."""
+    if fmt == "json":
+        data = json.loads(body)
+        return [m["definition"] for m in data["mitigations"]], [f["label"] for f in data["figures"]]
+    rows = list(csv.DictReader(io.StringIO(body)))
+    return [r["definition"] for r in rows], [r["figure_label"] for r in rows if r["figure_label"]]
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_an_import_committed_while_a_download_is_built_does_not_show_up_in_it(tmp_path, fmt):
+    """The import commits (in another connection) right after the download's first query on
+    the mitigations: the download is still entirely the catalogue of before the import."""
+    import_dataset(DEMO)
+    b_version_of(DEMO, tmp_path / "b")
+    imported = {}
+
+    def import_b():
+        try:
+            imported["report"] = import_dataset(tmp_path / "b")
+        finally:
+            connection.close()  # the thread's own connection
+
+    def import_after_first_mitigations_query(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        first = not imported and sql.lstrip().upper().startswith("SELECT")
+        if first and '"mitigations_mitigation"' in sql:
+            imported["during"] = sql
+            thread = threading.Thread(target=import_b)
+            thread.start()
+            thread.join(timeout=120)
+            assert not thread.is_alive(), "the import waited for the download"
+        return result
+
+    with connection.execute_wrapper(import_after_first_mitigations_query):
+        during = Client().get(f"/mitigations/export.{fmt}")
+    assert imported["report"].changed  # the import did commit in the middle
+    after = Client().get(f"/mitigations/export.{fmt}")
+
+    assert during.status_code == after.status_code == 200
+    definitions, labels = exported_texts(fmt, during.content.decode())
+    assert definitions and labels
+    assert "B-version" not in during.content.decode()  # nothing of the import, not half
+    definitions, labels = exported_texts(fmt, after.content.decode())
+    assert all(d.startswith("B-version ") for d in definitions + labels)
+    # The transaction ended with the view: nothing is held open while the client reads.
+    assert connection.get_autocommit() and not connection.in_atomic_block
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_download_reads_in_one_transaction_and_ends_it(monkeypatch):
+    """Every query of a download runs inside one read transaction (SQLite: a deferred one,
+    so that a download never takes the write lock), and it is over when the view returns."""
+    from mitigations import exports
+
+    FigureFactory(mitigation=MitigationFactory(code="S1"), key="k")
+    seen = []
+
+    def record(execute, sql, params, many, context):
+        seen.append((sql.split()[0].upper(), connection.in_atomic_block))
+        return execute(sql, params, many, context)
+
+    snapshots = []
+    original = exports.read_snapshot
+
+    def counting_snapshot(*args, **kwargs):
+        snapshots.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(exports, "read_snapshot", counting_snapshot)
+    with connection.execute_wrapper(record):
+        response = Client().get("/mitigations/export.json")
+    assert response.status_code == 200
+    assert snapshots == [1]
+    statements = [s for s, _ in seen]
+    if connection.vendor == "sqlite":
+        assert statements[0] == "BEGIN" and statements[-1] == "ROLLBACK", statements
+        assert "SELECT" in statements[1:-1]
+    else:
+        assert statements[0] == "SET", statements  # SET TRANSACTION ..., then only SELECTs
+        assert all(in_atomic for _, in_atomic in seen)
+    assert set(statements[1:-1]) <= {"SELECT"}
+    assert connection.get_autocommit() and not connection.in_atomic_block
