@@ -140,21 +140,23 @@ class CategoryFilter(admin.SimpleListFilter):
     template = "admin/feedback/choice_filter.html"
 
     def lookups(self, request, model_admin):
-        return [
-            (code, f"{code} {name}")
-            for code, name in TaxonomyCategory.objects.order_by("sort_key").values_list(
-                "code", "name"
-            )
-        ]
+        rows = TaxonomyCategory.objects.order_by("sort_key").values_list("code", "name", "sort_key")
+        # Kept for queryset(), which then needs no query of its own for the chosen category.
+        self.sort_keys = {code: key for code, _, key in rows}
+        return [(code, f"{code} {name}") for code, name, _ in rows]
 
     def queryset(self, request, queryset):
         code = self.value()
         if not code:
             return queryset
-        category = TaxonomyCategory.objects.filter(code=code).first()
-        if category is None:
+        sort_keys = getattr(self, "sort_keys", None)
+        if sort_keys is None:
+            sort_keys = dict(
+                TaxonomyCategory.objects.filter(code=code).values_list("code", "sort_key")
+            )
+        key = sort_keys.get(code)
+        if key is None:
             return queryset.none()
-        key = category.sort_key
         # The page ids first (a few hundred at most): with the literal list the database
         # estimates the match well and picks the queue index or the page index accordingly.
         pages = list(

@@ -241,3 +241,11 @@ def test_select_across_the_category_filter_moderates_only_its_rows(editor_client
         "approved"
     }
     assert {f.status for f in Feedback.objects.filter(pk__in=[f.pk for f in others])} == {"pending"}
+
+
+def test_category_filter_with_an_unknown_code_shows_nothing(editor_client, varied_queue):
+    response = editor_client.get(CHANGELIST + "?category=8.8.8")
+    assert response.status_code == 200
+    assert list(response.context["cl"].result_list) == []
+    shown = editor_client.get(CHANGELIST + "?category=4.1").context["cl"].result_list
+    assert {f.pk for f in shown} == {f.pk for f in varied_queue if f.mitigation_id}
