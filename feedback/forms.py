@@ -6,6 +6,7 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Div, Field, Fieldset, Layout
 from django import forms
 from django.core import signing
+from django.utils.functional import cached_property
 
 from feedback import antispam
 from feedback.models import Feedback
@@ -97,18 +98,24 @@ class FeedbackForm(forms.Form):
                 contact = ["contact_consent"]
             else:
                 del self.fields["contact_consent"]
-        self.helper = FormHelper()
-        self.helper.form_tag = False
-        self.helper.disable_csrf = True
-        self.helper.layout = Layout(
+        self._contact, self._hidden = contact, hidden
+
+    @cached_property
+    def helper(self):
+        """The crispy-forms layout, built only when the form is rendered (not for a valid POST)."""
+        helper = FormHelper()
+        helper.form_tag = False
+        helper.disable_csrf = True
+        helper.layout = Layout(
             "section",
             "kind",
             "proposed_category",
             "comment",
-            *([Fieldset("Stay in touch (optional)", *contact)] if contact else []),
+            *([Fieldset("Stay in touch (optional)", *self._contact)] if self._contact else []),
             Div(Field(antispam.HONEYPOT_FIELD), css_class="honeypot", aria_hidden="true"),
-            *hidden,
+            *self._hidden,
         )
+        return helper
 
     # --- field checks ----------------------------------------------------------------------
 

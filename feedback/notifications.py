@@ -3,7 +3,9 @@
 - Editors get one email per new feedback item, as soon as it is stored. Feedback is rare
   (a few items a day on a catalogue of ~800 pages) and editors want to see it while the
   submitter is still around; a flood (anything the spam defence lets through) is capped at
-  FEEDBACK_NOTIFY_MAX_PER_HOUR mails, after which the admin queue is the place to look.
+  FEEDBACK_NOTIFY_MAX_PER_HOUR mails, after which the admin queue is the place to look
+  (counted when the task is queued, so a flood queues no more tasks than that, and again
+  when it is sent).
 - A submitter who left an email address (or signed in) and agreed to be contacted gets one
   email when their feedback is addressed or declined, with the public reply and the private
   tracking link.
@@ -45,15 +47,27 @@ def editor_addresses() -> list[str]:
     return sorted(addresses)
 
 
-def _under_hourly_cap() -> bool:
-    cap = getattr(settings, "FEEDBACK_NOTIFY_MAX_PER_HOUR", DEFAULT_MAX_PER_HOUR)
-    key = f"feedback:notify:{int(time.time() // 3600)}"
-    cache.add(key, 0, timeout=3700)
+def _count_this_hour(name, hour=None) -> int:
+    """Count one more in this hour's counter `name` (shared cache; 1 if it cannot count)."""
+    key = f"feedback:{name}:{int(time.time() // 3600) if hour is None else hour}"
     try:
-        sent = cache.incr(key)
+        return cache.incr(key)
+    except ValueError:  # the first this hour (or no cache)
+        pass
+    if cache.add(key, 1, timeout=3700):
+        return 1
+    try:
+        return cache.incr(key)
     except ValueError:
-        sent = 1
-    return sent <= cap
+        return 1
+
+
+def _cap() -> int:
+    return getattr(settings, "FEEDBACK_NOTIFY_MAX_PER_HOUR", DEFAULT_MAX_PER_HOUR)
+
+
+def _under_hourly_cap() -> bool:
+    return _count_this_hour("notify") <= _cap()
 
 
 def _one_line(text, limit=120):
@@ -118,9 +132,31 @@ def notify_submitter(feedback_id: int, site_url: str = "") -> int:
     return message.send()
 
 
+# (hour, cap) once this process has seen the hour's cap reached: the count only grows within
+# the hour, so the rest of the hour needs no cache call to know it.
+_capped = [None]
+
+
+def _queue_editor_mail(feedback_id, site_url):
+    """Enqueue the editors' email, unless this hour's cap is already reached.
+
+    The worker checks the cap again when it sends. Checking here too keeps a flood (the
+    posts the spam defence lets through, hundreds a second) from adding a task row per post
+    only for the worker to skip it: one cache call at most instead of a database write."""
+    hour, cap = int(time.time() // 3600), _cap()
+    if _capped[0] == (hour, cap):
+        return
+    queued = _count_this_hour("notify-queued", hour)
+    if queued > cap:
+        _capped[0] = (hour, cap)
+        log.warning("feedback #%s: editor emails capped for this hour", feedback_id)
+        return
+    notify_editors.enqueue(feedback_id, site_url)
+
+
 def feedback_received(item, *, site_url=""):
     """Tell the editors about new feedback once the transaction that stored it commits."""
-    transaction.on_commit(partial(notify_editors.enqueue, item.pk, site_url))
+    transaction.on_commit(partial(_queue_editor_mail, item.pk, site_url))
 
 
 def feedback_resolved(item, *, site_url=""):

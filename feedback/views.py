@@ -102,23 +102,27 @@ def general(request):
 @require_http_methods(["GET", "HEAD", "POST"])
 def page(request, code):
     """The feedback form of one mitigation page on its own (and where page forms post to)."""
-    mitigation = get_object_or_404(
-        Mitigation.objects.visible_to(request.user).select_related("category"), code=code
-    )
-
-    def render_form(form):
-        return render(
-            request,
-            "feedback/page_form.html",
-            {
-                "mitigation": mitigation,
-                "form": form,
-            },
-        )
-
+    visible = Mitigation.objects.visible_to(request.user)
     if request.method == "POST":
-        return _receive(request, mitigation=mitigation, render_form=render_form)
-    return render_form(page_form(request, mitigation))
+        # Storing feedback needs only the page's id (and its slug, for the reviewers' thread
+        # version in feedback/page.py); the row has large text columns. The whole page is
+        # loaded only when the form has to be shown again.
+        target = get_object_or_404(visible.only("pk", "slug"), code=code)
+
+        def render_again(form):
+            mitigation = get_object_or_404(visible.select_related("category"), pk=target.pk)
+            form.mitigation = mitigation
+            return render(
+                request, "feedback/page_form.html", {"mitigation": mitigation, "form": form}
+            )
+
+        return _receive(request, mitigation=target, render_form=render_again)
+    mitigation = get_object_or_404(visible.select_related("category"), code=code)
+    return render(
+        request,
+        "feedback/page_form.html",
+        {"mitigation": mitigation, "form": page_form(request, mitigation)},
+    )
 
 
 def _page_if_visible(item, user):

@@ -7,7 +7,9 @@ from urllib.parse import urlencode
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.core import signing
+from django.db import connection, transaction
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
@@ -145,26 +147,58 @@ def test_replayed_nonce_from_someone_else_reveals_nothing(url, mitigation):
 
 
 def test_race_on_the_same_nonce_is_caught_by_the_unique_constraint(monkeypatch, mitigation):
-    """The second writer misses the pre-check and hits the unique index: still one row."""
-    first, created = services.submit(
-        user=None, submission_id="n" * 32, comment="once", ip_hash="a" * 64, mitigation=mitigation
-    )
-    assert created
-    real_filter = Feedback.objects.filter
-    calls = []
+    """Another request stores the same form between this one's checks and its INSERT: the
+    unique index refuses the second row, and the first one is the answer."""
+    real_create = services._create
+    stored = []
 
-    def blind_first_lookup(*args, **kwargs):
-        if set(kwargs) == {"submission_id"} and not calls:
-            calls.append(kwargs)
-            return Feedback.objects.none()
-        return real_filter(*args, **kwargs)
+    def other_request_first(item, site_url):
+        if not stored:
+            twin = Feedback(
+                mitigation=mitigation, comment="once", ip_hash="a" * 64, submission_id="n" * 32
+            )
+            real_create(twin, site_url)
+            stored.append(twin)
+        real_create(item, site_url)
 
-    monkeypatch.setattr(Feedback.objects, "filter", blind_first_lookup)
+    monkeypatch.setattr(services, "_create", other_request_first)
     again, created = services.submit(
         user=None, submission_id="n" * 32, comment="once", ip_hash="a" * 64, mitigation=mitigation
     )
-    assert calls and not created and again.pk == first.pk
+    assert not created and again.pk == stored[0].pk
     assert Feedback.objects.count() == 1
+    assert Feedback.history.count() == 1  # the refused row left no history record either
+
+
+def test_new_feedback_is_stored_without_looking_for_a_duplicate_first(mitigation):
+    """The unique index answers duplicates: a new form costs no SELECT on feedback."""
+    with CaptureQueriesContext(connection) as queries:
+        _, created = services.submit(
+            user=None,
+            submission_id="m" * 32,
+            comment="new",
+            ip_hash="a" * 64,
+            mitigation=mitigation,
+        )
+    assert created
+    lookups = [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith("SELECT")]
+    assert not [sql for sql in lookups if '"feedback_feedback"' in sql]
+
+
+def test_a_duplicate_inside_a_transaction_leaves_it_usable(mitigation):
+    with transaction.atomic():
+        first, _ = services.submit(
+            user=None, submission_id="d" * 32, comment="x", ip_hash="a" * 64, mitigation=mitigation
+        )
+        again, created = services.submit(
+            user=None, submission_id="d" * 32, comment="x", ip_hash="a" * 64, mitigation=mitigation
+        )
+        assert (again.pk, created) == (first.pk, False)
+        with pytest.raises(services.DuplicateSubmission):
+            services.submit(
+                user=None, submission_id="d" * 32, comment="x", ip_hash="b" * 64, mitigation=None
+            )
+        assert Feedback.objects.count() == 1  # the transaction still answers
 
 
 # --- rate limits ---------------------------------------------------------------------------

@@ -17,6 +17,12 @@ from tests.feedback.conftest import fill
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _cap_not_remembered(monkeypatch):
+    # Each test has its own (cleared) cache: no process memory of a reached cap either.
+    monkeypatch.setattr(notifications, "_capped", [None])
+
+
 @pytest.fixture
 def enqueued():
     seen = []
@@ -102,6 +108,46 @@ def test_hourly_cap_on_editor_mail(
             submit(submission_id=f"{i}" * 32)
     assert len(mail.outbox) == 2
     assert Feedback.objects.count() == 4
+
+
+def test_a_flood_queues_no_more_editor_tasks_than_the_cap(
+    settings, monkeypatch, editor, django_capture_on_commit_callbacks, enqueued
+):
+    """Past this hour's cap no task is queued at all (the worker would only skip it)."""
+    settings.FEEDBACK_NOTIFY_MAX_PER_HOUR = 3
+    monkeypatch.setattr(notifications, "time", SimpleNamespace(time=lambda: 1_000_000_000.0))
+    with django_capture_on_commit_callbacks(execute=True):
+        for i in range(6):
+            submit(submission_id=f"{i}" * 32)
+    assert enqueued == ["notify_editors"] * 3
+    assert len(mail.outbox) == 3
+    assert Feedback.objects.count() == 6
+    # The rest of the hour this process knows without asking the cache.
+    with monkeypatch.context() as patched, django_capture_on_commit_callbacks(execute=True):
+        asked = []
+        patched.setattr(notifications.cache, "incr", lambda *a, **kw: asked.append(a) or 1)
+        submit(submission_id="6" * 32)
+    assert asked == [] and len(enqueued) == 3
+    # The next hour has its own count.
+    monkeypatch.setattr(notifications, "time", SimpleNamespace(time=lambda: 1_000_003_600.0))
+    with django_capture_on_commit_callbacks(execute=True):
+        submit(submission_id="7" * 32)
+    assert len(enqueued) == 4
+
+
+def test_editor_task_is_queued_when_the_cache_cannot_count(
+    monkeypatch, editor, django_capture_on_commit_callbacks, enqueued
+):
+    """A cache that keeps nothing (incr: ValueError, add: False) does not stop the email."""
+
+    def missing(*args, **kwargs):
+        raise ValueError("no such key")
+
+    monkeypatch.setattr(notifications.cache, "incr", missing)
+    monkeypatch.setattr(notifications.cache, "add", lambda *args, **kwargs: False)
+    with django_capture_on_commit_callbacks(execute=True):
+        submit()
+    assert enqueued == ["notify_editors"]
 
 
 def test_submitter_mailed_once_when_resolved(editor, django_capture_on_commit_callbacks, enqueued):
