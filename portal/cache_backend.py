@@ -38,7 +38,7 @@ import threading
 import time
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from redis import exceptions as redis_errors
 
 log = logging.getLogger(__name__)
@@ -170,6 +170,23 @@ class _Unavailable(Exception):
     pass
 
 
+class _ReusingClient(RedisCacheClient):
+    """Django's Redis client, keeping one redis-py client per connection pool.
+
+    Django builds a new `redis.Redis` for every call (its constructor copies ~200 response
+    callbacks: ~0.3 ms, more than a round trip to a local Redis). A `redis.Redis` is
+    thread-safe and holds no connection of its own (the pool does), so one per pool will do.
+    """
+
+    def get_client(self, key=None, *, write=False):
+        pool = self._get_connection_pool(write)
+        clients = self.__dict__.setdefault("_clients", {})
+        client = clients.get(id(pool))
+        if client is None:
+            client = clients[id(pool)] = self._client(connection_pool=pool)
+        return client
+
+
 class DegradingRedisCache(RedisCache):
     """RedisCache whose every call is a miss while Redis is unavailable (see above).
 
@@ -179,6 +196,7 @@ class DegradingRedisCache(RedisCache):
 
     def __init__(self, server, params):
         super().__init__(server, params)
+        self._class = _ReusingClient
         options = dict(self._options)
         retry_seconds = float(options.pop("unavailable_retry_seconds", RETRY_SECONDS))
         self._options = {**DEFAULT_OPTIONS, **options}
