@@ -11,6 +11,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from mitigations import dataset
+from mitigations.exports import read_snapshot
 from mitigations.models import Figure, Mitigation
 
 
@@ -33,7 +34,8 @@ class Command(BaseCommand):
             raise CommandError(f"{target} is a folder; give a file name ending in .json.")
         if fmt == "csv" and (target.is_file() or target.suffix.lower() == ".json"):
             raise CommandError(f"{target} is not a folder; CSV export writes one file per table.")
-        tables = dataset.export_tables(Mitigation.objects.all(), Figure.objects.all())
+        with read_snapshot():  # an import committing meanwhile: all of it or none of it
+            tables = dataset.export_tables(Mitigation.objects.all(), Figure.objects.all())
         if fmt == "json":
             dataset.write_json(tables, target)
         else:
