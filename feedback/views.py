@@ -5,7 +5,9 @@ version, fields), then services.submit, then a redirect to the thank-you page (P
 """
 
 import logging
+import time
 
+from django.db import DEFAULT_DB_ALIAS
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
@@ -17,7 +19,7 @@ from feedback.models import Feedback
 from feedback.page import page_form
 from mitigations.models import Mitigation
 from portal import access
-from portal.caching import fresh_value
+from portal.caching import data_version, fresh_value, variant
 
 log = logging.getLogger(__name__)
 
@@ -98,16 +100,43 @@ def general(request):
     return render_form(form)
 
 
+# Pages feedback was posted to: (code, policy variant) -> (data version, until, id, slug).
+# Valid while the catalogue's data version (bumped on every catalogue change, as for the page
+# cache) is unchanged, and at most PAGE_MEMO_SECONDS.
+_posted_to: dict[tuple, tuple] = {}
+PAGE_MEMO_SECONDS = 30
+PAGE_MEMO_SIZE = 5000
+
+
+def _page_to_post_to(request, code):
+    """The page a POST to /feedback/on/CODE/ is about, as far as storing feedback needs it:
+    its id and slug (for the reviewers' thread version in feedback/page.py), other columns
+    deferred; 404 unless the user may see it.
+
+    Remembered per process under the catalogue's data version, like the page cache (which
+    serves the form to the same users): one cache read instead of a query per post."""
+    version, now = data_version(), time.monotonic()
+    key = (code, variant(request.user))
+    known = _posted_to.get(key)
+    if known is not None and known[0] == version and known[1] > now:
+        fields = [Mitigation._meta.pk.attname, "slug"]
+        return Mitigation.from_db(DEFAULT_DB_ALIAS, fields, known[2:])
+    found = get_object_or_404(
+        Mitigation.objects.visible_to(request.user).only("pk", "slug"), code=code
+    )
+    if len(_posted_to) >= PAGE_MEMO_SIZE:
+        _posted_to.clear()
+    _posted_to[key] = (version, now + PAGE_MEMO_SECONDS, found.pk, found.slug)
+    return found
+
+
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
 def page(request, code):
     """The feedback form of one mitigation page on its own (and where page forms post to)."""
     visible = Mitigation.objects.visible_to(request.user)
     if request.method == "POST":
-        # Storing feedback needs only the page's id (and its slug, for the reviewers' thread
-        # version in feedback/page.py); the row has large text columns. The whole page is
-        # loaded only when the form has to be shown again.
-        target = get_object_or_404(visible.only("pk", "slug"), code=code)
+        target = _page_to_post_to(request, code)
 
         def render_again(form):
             mitigation = get_object_or_404(visible.select_related("category"), pk=target.pk)

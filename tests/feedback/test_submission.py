@@ -4,8 +4,10 @@ import re
 
 import pytest
 from django.core import signing
+from django.db import connection
 from django.db.models.signals import post_save
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from feedback import antispam, services
@@ -314,3 +316,42 @@ def test_history_record_of_new_feedback(reviewer, mitigation):
     item.status = "approved"
     item.save()
     assert [r.history_type for r in stored.history.order_by("history_id")] == ["+", "~"]
+
+
+def _page_queries(queries):
+    return [q["sql"] for q in queries if '"mitigations_mitigation"' in q["sql"]]
+
+
+def test_page_posted_to_is_remembered_until_the_catalogue_changes(reader_client, mitigation):
+    url = page_url(mitigation)
+    assert reader_client.post(url, fill(reader_client, url)).status_code == 302
+    data = fill(reader_client, url, comment="Second note.")
+    with CaptureQueriesContext(connection) as queries:
+        assert reader_client.post(url, data).status_code == 302
+    assert _page_queries(queries) == []
+    assert Feedback.objects.filter(mitigation=mitigation).count() == 2
+    # A change to the catalogue (here: the page becomes a draft) is seen at once.
+    data = fill(reader_client, url, comment="Third note.")
+    mitigation.status = "draft"
+    mitigation.save()
+    assert reader_client.post(url, data).status_code == 404
+    assert Feedback.objects.count() == 2
+
+
+def test_page_posted_to_is_remembered_per_policy_variant(reader_client, editor_client):
+    draft = MitigationFactory(status="draft")
+    url = page_url(draft)
+    data = fill(editor_client, url)
+    assert editor_client.post(url, data).status_code == 302  # editors see drafts
+    assert reader_client.post(url, {**data, "comment": "x"}).status_code == 404
+    assert Feedback.objects.count() == 1
+
+
+def test_a_form_error_shows_the_whole_page_again_after_a_remembered_lookup(
+    reader_client, mitigation
+):
+    url = page_url(mitigation)
+    assert reader_client.post(url, fill(reader_client, url)).status_code == 302
+    response = reader_client.post(url, fill(reader_client, url, comment="  "))
+    assert response.status_code == 200
+    assert mitigation.name in response.text and mitigation.definition in response.text
