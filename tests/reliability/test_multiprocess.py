@@ -122,3 +122,47 @@ def test_an_edit_through_one_instance_is_fresh_on_the_other(launch, page, make_a
     page.save()
     for reader in (reader_a, reader_b):
         assert "The definition saved by another process." in reader.get(url).text
+
+
+def test_signed_in_page_variants_are_fresh_on_every_instance(launch, page, make_account, settings):
+    """Reviewers share cached renderings (per policy variant) through Redis: an edit, and a
+    role taken away, through one process must show on the other at once."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from portal import access
+
+    a, b = launch("a", "b")
+    url = page.get_absolute_url()
+    make_account("rhea-reviewer", "reviewer")
+    make_account("ruth-reviewer", "reviewer")
+    rhea, ruth = Browser(a.url), Browser(b.url)
+    rhea.sign_in("rhea-reviewer", PASSWORD)
+    ruth.sign_in("ruth-reviewer", PASSWORD)
+    first = rhea.get(url).text  # rendered by A for reviewers and cached
+    assert SECRET_LABEL in first and "rhea-reviewer" in first
+    shared = ruth.get(url).text  # B serves A's rendering, with Ruth's own name
+    assert SECRET_LABEL in shared and "ruth-reviewer" in shared and "rhea-reviewer" not in shared
+
+    # Another process (the test process, same Redis and prefix) edits the page and takes
+    # Ruth's role away; the versions it bumps live in Redis, so both instances see it.
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "portal.cache_backend.DegradingRedisCache",
+            "LOCATION": settings.REDIS_URL,
+            "KEY_PREFIX": launch.prefixes[-1],
+        }
+    }
+    page.refresh_from_db()
+    page.definition = "Edited while reviewers had it cached."
+    page.save()
+    for reviewer in (rhea, ruth):
+        assert "Edited while reviewers had it cached." in reviewer.get(url).text
+    get_user_model().objects.get(username="ruth-reviewer").groups.remove(
+        Group.objects.get(name=access.group_name(access.REVIEWER))
+    )
+    for base in (a.url, b.url):
+        ruth_there = Browser(base)
+        ruth_there.cookies = dict(ruth.cookies)
+        assert SECRET_LABEL not in ruth_there.get(url).text
+    assert SECRET_LABEL in rhea.get(url).text
