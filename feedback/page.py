@@ -79,9 +79,12 @@ def _slug_of(mitigation_id):
     return Mitigation.objects.filter(pk=mitigation_id).values_list("slug", flat=True).first()
 
 
-def _feedback_changed(sender, instance, **kwargs):
+def _feedback_changed(sender, instance, created=False, signal=None, **kwargs):
     if instance.mitigation_id is None:
         return
+    in_thread = instance.status == Feedback.Status.APPROVED and instance.by_reviewer
+    if (created or signal is post_delete) and not in_thread:
+        return  # new feedback is pending: the thread is as it was (so are deletions of such)
     cached = Feedback.mitigation.field.get_cached_value(instance, None)
     slug = cached.slug if cached is not None else _slug_of(instance.mitigation_id)
     if slug:

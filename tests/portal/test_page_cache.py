@@ -260,3 +260,15 @@ def test_detail_page_hit_for_a_reviewer_needs_no_database_query(page):
     client.get(url)  # the audit marker for this minute is set
     _, queries = _queries(client, url)
     assert queries == 0
+
+
+def test_new_pending_feedback_keeps_the_reviewers_cached_page(page):
+    client = _client(UserFactory(username="rita", role="reviewer"))
+    url = page.get_absolute_url()
+    client.get(url)
+    client.get(url)
+    FeedbackFactory(mitigation=page, by_reviewer=True, comment="PENDING-TEXT")  # pending
+    html, queries = _queries(client, url)
+    assert queries == 0 and "PENDING-TEXT" not in html
+    FeedbackFactory(mitigation=page, by_reviewer=True, status="approved", comment="SHOWN-TEXT")
+    assert "SHOWN-TEXT" in client.get(url).content.decode()
