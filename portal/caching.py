@@ -47,8 +47,9 @@ from django.utils.html import escape
 from portal import access
 
 VERSION_KEY = "portal:data-version"
+ENTRY_FORMAT = 2  # part of the key: entries of an older release are never unpacked
 _MARK = "@@portal-fresh:{}@@"
-_MARK_RE = re.compile(r"@@portal-fresh:([A-Za-z0-9_]+)@@")
+_MARK_RE = re.compile(rb"@@portal-fresh:([A-Za-z0-9_]+)@@")
 _FRESH: dict[str, callable] = {
     "csrf": get_token,
     "username": lambda request: escape(request.user.get_username()),
@@ -137,20 +138,25 @@ def _cacheable(request):
     return not get_messages(request)
 
 
-def _split(body: str) -> tuple[str, ...]:
-    """The body as alternating text and marker names: ("text", "csrf", "text", ...)."""
-    return tuple(_MARK_RE.split(body))
+def _split(body: bytes) -> tuple:
+    """The body as alternating bytes and marker names: (b"text", "csrf", b"text", ...).
+
+    Kept as bytes (what the response sends), so a hit neither decodes nor encodes the page."""
+    parts = _MARK_RE.split(body)
+    parts[1::2] = [name.decode("ascii") for name in parts[1::2]]
+    return tuple(parts)
 
 
-def _fill(request, parts) -> str:
+def _fill(request, parts, charset) -> bytes:
     values = {}
     out = list(parts)
     for i in range(1, len(out), 2):
         name = out[i]
         if name not in values:
-            values[name] = _FRESH[name](request) if name in _FRESH else _MARK.format(name)
+            value = _FRESH[name](request) if name in _FRESH else _MARK.format(name)
+            values[name] = str(value).encode(charset)
         out[i] = values[name]
-    return "".join(out)
+    return b"".join(out)
 
 
 def _headers(request, response):
@@ -178,12 +184,12 @@ def role_cached(view=None, *, vary=None, on_hit=None):
         digest = hashlib.sha256(f"{path}\n{extra}".encode("utf-8", "surrogatepass")).hexdigest()
         # The date is in the key: embargoes lift at the start of a day, so no entry outlives
         # one. The data version is stored in the entry and fetched in the same round trip.
-        key = f"portal:page:{variant(request.user)}:{access.today()}:{digest}"
+        key = f"portal:page:{ENTRY_FORMAT}:{variant(request.user)}:{access.today()}:{digest}"
         found = cache.get_many([VERSION_KEY, key])
         version = found.get(VERSION_KEY) or data_version()
         entry = found.get(key)
         if entry is not None and entry[0] == version:
-            _, parts, content_type, meta = entry
+            _, parts, content_type, charset, meta = entry
             if on_hit is not None:
                 on_hit(request, meta)
         else:
@@ -195,12 +201,13 @@ def role_cached(view=None, *, vary=None, on_hit=None):
                 request._rendering_for_cache = False
             if response.status_code != 200 or response.streaming:
                 return _headers(request, response)
-            parts = _split(response.content.decode())
+            parts, charset = _split(response.content), response.charset
             content_type = response.get("Content-Type")
             timeout = _timeout()
             if timeout > 0:
-                cache.set(key, (version, parts, content_type, request.page_cache_meta), timeout)
-        response = HttpResponse(_fill(request, parts), content_type=content_type)
+                entry = (version, parts, content_type, charset, request.page_cache_meta)
+                cache.set(key, entry, timeout)
+        response = HttpResponse(_fill(request, parts, charset), content_type=content_type)
         return _headers(request, response)
 
     return wrapper
