@@ -82,6 +82,17 @@ def test_rate_limits_are_global_across_instances(launch, page):
     assert Feedback.objects.count() == limit
 
 
+def _share_cache_with_servers(settings, launch):
+    """This process (a command, a worker) uses the servers' Redis and key prefix."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "portal.cache_backend.DegradingRedisCache",
+            "LOCATION": settings.REDIS_URL,
+            "KEY_PREFIX": launch.prefixes[-1],
+        }
+    }
+
+
 def test_an_edit_through_one_instance_is_fresh_on_the_other(launch, page, make_account, settings):
     a, b = launch("a", "b")
     url = page.get_absolute_url()
@@ -110,13 +121,7 @@ def test_an_edit_through_one_instance_is_fresh_on_the_other(launch, page, make_a
 
     # A third process (a management command, a worker: here the test process) that saves
     # through the ORM with the same cache settings invalidates the servers' pages too.
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": settings.REDIS_URL,
-            "KEY_PREFIX": launch.prefixes[-1],
-        }
-    }
+    _share_cache_with_servers(settings, launch)
     page.refresh_from_db()
     page.definition = "The definition saved by another process."
     page.save()
@@ -146,13 +151,7 @@ def test_signed_in_page_variants_are_fresh_on_every_instance(launch, page, make_
 
     # Another process (the test process, same Redis and prefix) edits the page and takes
     # Ruth's role away; the versions it bumps live in Redis, so both instances see it.
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "portal.cache_backend.DegradingRedisCache",
-            "LOCATION": settings.REDIS_URL,
-            "KEY_PREFIX": launch.prefixes[-1],
-        }
-    }
+    _share_cache_with_servers(settings, launch)
     page.refresh_from_db()
     page.definition = "Edited while reviewers had it cached."
     page.save()
