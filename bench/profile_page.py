@@ -11,10 +11,6 @@ request costs a worker; the rest of the wall time is waiting (mostly for Postgre
 """
 
 import argparse
-import cProfile
-import os
-import pstats
-import secrets
 import sys
 import time
 from collections import Counter
@@ -39,20 +35,9 @@ def main():
     parser.add_argument("--no-profile", action="store_true", help="timings and queries only")
     args = parser.parse_args()
 
-    os.environ["DATABASE_URL"] = os.environ.get(
-        "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/portal_bench"
-    )
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings_bench")
-    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(64))
-    os.environ["DEBUG"] = "false"
-    os.environ["SECURE_SSL_REDIRECT"] = "false"
-    os.environ["SECURE_COOKIES"] = "false"
-    os.environ["ALLOWED_HOSTS"] = "127.0.0.1"
-    os.environ.setdefault("TASKS_BACKEND", "database")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
+    from bench.inprocess import print_profile, setup_django
 
-    django.setup()
+    setup_django()
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test import Client
@@ -107,13 +92,7 @@ def main():
     )
     if args.no_profile:
         return
-    # CPU time, not wall time: other load on the machine does not inflate the profile.
-    profiler = cProfile.Profile(time.process_time)
-    profiler.enable()
-    for _ in range(args.n):
-        one()
-    profiler.disable()
-    pstats.Stats(profiler).strip_dirs().sort_stats(args.sort).print_stats(args.top)
+    print_profile(one, args.n, sort=args.sort, top=args.top)
 
 
 if __name__ == "__main__":

@@ -17,10 +17,8 @@ counted at the socket (one per command sent, one per pipeline).
 """
 
 import argparse
-import cProfile
 import io
 import os
-import pstats
 import re
 import secrets
 import shutil
@@ -85,23 +83,12 @@ def main():
 
 
 def run(args, redis_url):
-    os.environ["DATABASE_URL"] = os.environ.get(
-        "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/portal_bench"
-    )
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings_bench")
-    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(64))
-    os.environ["DEBUG"] = "false"
-    os.environ["SECURE_SSL_REDIRECT"] = "false"
-    os.environ["SECURE_COOKIES"] = "false"
-    os.environ["ALLOWED_HOSTS"] = "127.0.0.1"
-    os.environ.setdefault("TASKS_BACKEND", "database")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    if redis_url:
-        os.environ["REDIS_URL"] = redis_url
-        os.environ.setdefault("CACHE_KEY_PREFIX", "profile-post")
-    import django
+    from bench.inprocess import print_profile, setup_django
 
-    django.setup()
+    extra = {"REDIS_URL": redis_url} if redis_url else {}
+    if redis_url:
+        extra["CACHE_KEY_PREFIX"] = os.environ.get("CACHE_KEY_PREFIX", "profile-post")
+    setup_django(**extra)
     from django.conf import settings
     from django.core.wsgi import get_wsgi_application
     from django.db import connection
@@ -285,12 +272,7 @@ def run(args, redis_url):
     )
     if args.no_profile:
         return
-    profiler = cProfile.Profile(time.process_time)
-    profiler.enable()
-    for _ in range(args.n):
-        one()
-    profiler.disable()
-    pstats.Stats(profiler).strip_dirs().sort_stats(args.sort).print_stats(args.top)
+    print_profile(one, args.n, sort=args.sort, top=args.top)
 
 
 if __name__ == "__main__":

@@ -82,8 +82,9 @@ def test_rate_limits_are_global_across_instances(launch, page):
     assert Feedback.objects.count() == limit
 
 
-def _share_cache_with_servers(settings, launch):
-    """This process (a command, a worker) uses the servers' Redis and key prefix."""
+def _edit_from_this_process(settings, launch, page, definition):
+    """Save the page through the ORM from this process (like a command or a worker), with
+    the servers' Redis and key prefix: the versions it bumps are theirs."""
     settings.CACHES = {
         "default": {
             "BACKEND": "portal.cache_backend.DegradingRedisCache",
@@ -91,6 +92,9 @@ def _share_cache_with_servers(settings, launch):
             "KEY_PREFIX": launch.prefixes[-1],
         }
     }
+    page.refresh_from_db()
+    page.definition = definition
+    page.save()
 
 
 def test_an_edit_through_one_instance_is_fresh_on_the_other(launch, page, make_account, settings):
@@ -121,10 +125,7 @@ def test_an_edit_through_one_instance_is_fresh_on_the_other(launch, page, make_a
 
     # A third process (a management command, a worker: here the test process) that saves
     # through the ORM with the same cache settings invalidates the servers' pages too.
-    _share_cache_with_servers(settings, launch)
-    page.refresh_from_db()
-    page.definition = "The definition saved by another process."
-    page.save()
+    _edit_from_this_process(settings, launch, page, "The definition saved by another process.")
     for reader in (reader_a, reader_b):
         assert "The definition saved by another process." in reader.get(url).text
 
@@ -151,10 +152,7 @@ def test_signed_in_page_variants_are_fresh_on_every_instance(launch, page, make_
 
     # Another process (the test process, same Redis and prefix) edits the page and takes
     # Ruth's role away; the versions it bumps live in Redis, so both instances see it.
-    _share_cache_with_servers(settings, launch)
-    page.refresh_from_db()
-    page.definition = "Edited while reviewers had it cached."
-    page.save()
+    _edit_from_this_process(settings, launch, page, "Edited while reviewers had it cached.")
     for reviewer in (rhea, ruth):
         assert "Edited while reviewers had it cached." in reviewer.get(url).text
     get_user_model().objects.get(username="ruth-reviewer").groups.remove(

@@ -1,0 +1,39 @@
+"""What bench/profile_page.py and bench/profile_post.py share: Django set up in this
+process as the benchmark's gunicorn runs it (bench settings, the benchmark database,
+production mode over plain http), and a CPU-time cProfile of a request function."""
+
+import cProfile
+import os
+import pstats
+import secrets
+import time
+
+
+def setup_django(**env):
+    """Configure the environment like bench/run does, then django.setup(). `env`: extra
+    variables (e.g. REDIS_URL) set before Django reads its settings."""
+    os.environ["DATABASE_URL"] = os.environ.get(
+        "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/portal_bench"
+    )
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings_bench")
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(64))
+    os.environ["DEBUG"] = "false"
+    os.environ["SECURE_SSL_REDIRECT"] = "false"
+    os.environ["SECURE_COOKIES"] = "false"
+    os.environ["ALLOWED_HOSTS"] = "127.0.0.1"
+    os.environ.setdefault("TASKS_BACKEND", "database")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ.update(env)
+    import django
+
+    django.setup()
+
+
+def print_profile(one, n, *, sort, top):
+    """cProfile `n` calls of `one()` in CPU time (other load does not inflate it)."""
+    profiler = cProfile.Profile(time.process_time)
+    profiler.enable()
+    for _ in range(n):
+        one()
+    profiler.disable()
+    pstats.Stats(profiler).strip_dirs().sort_stats(sort).print_stats(top)
