@@ -186,6 +186,29 @@ class _ReusingClient(RedisCacheClient):
             client = clients[id(pool)] = self._client(connection_pool=pool)
         return client
 
+    def incr(self, key, delta):
+        """Increment an existing key in one atomic round trip.
+
+        Django sends EXISTS, then INCRBY: two round trips, and a key that expires between
+        them is created again by INCRBY *without* an expiry (a rate-limit window that never
+        ends). The script does both on the server, at once."""
+        client = self.get_client(key, write=True)
+        script = self.__dict__.get("_incr_script")
+        if script is None:
+            script = self._incr_script = client.register_script(_INCR_EXISTING)
+        value = script(keys=[key], args=[delta], client=client)
+        if value is None:
+            raise ValueError(f"Key '{key}' not found.")
+        return value
+
+
+_INCR_EXISTING = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.call('INCRBY', KEYS[1], ARGV[1])
+end
+return false
+"""
+
 
 class DegradingRedisCache(RedisCache):
     """RedisCache whose every call is a miss while Redis is unavailable (see above).

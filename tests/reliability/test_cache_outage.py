@@ -203,6 +203,34 @@ def test_writes_dropped_during_an_outage_are_not_served_stale_afterwards(tmp_pat
 
 
 @needs_redis_server
+def test_incr_is_one_atomic_round_trip_and_never_creates_a_key(tmp_path):
+    redis = RedisServer(tmp_path).start()
+    try:
+        cache = backend(redis.url)
+        with pytest.raises(ValueError):
+            cache.incr("missing")
+        assert not redis.keys("outage-test:*missing*")  # not created (Django's INCRBY would)
+        cache.add("window", 1, 60)
+        sent = []
+        client = cache._cache.get_client(write=True)
+        original = client.execute_command
+
+        def counting(*args, **kwargs):
+            sent.append(args[0])
+            return original(*args, **kwargs)
+
+        client.execute_command = counting
+        try:
+            assert cache.incr("window", 2) == 3
+        finally:
+            del client.execute_command
+        assert sent == ["EVALSHA"]  # one command: no EXISTS before the increment
+        assert 0 < redis.client().ttl(cache.make_and_validate_key("window")) <= 60
+    finally:
+        redis.stop()
+
+
+@needs_redis_server
 def test_errors_that_are_not_an_outage_still_raise(tmp_path):
     import redis as redis_lib
 
