@@ -206,9 +206,14 @@ def test_writes_dropped_during_an_outage_are_not_served_stale_afterwards(tmp_pat
 def test_incr_is_one_atomic_round_trip_and_never_creates_a_key(tmp_path):
     redis = RedisServer(tmp_path).start()
     try:
-        cache = backend(redis.url)
+        cache = backend(redis.url, unavailable_retry_seconds=0.2)
+        deadline = time.monotonic() + 5  # (this port may have been a stopped Redis before)
+        while not cache.ping():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
         with pytest.raises(ValueError):
             cache.incr("missing")
+        assert cache.available  # a missing key, not an outage
         assert not redis.keys("outage-test:*missing*")  # not created (Django's INCRBY would)
         cache.add("window", 1, 60)
         sent = []
