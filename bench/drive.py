@@ -110,7 +110,7 @@ def pick_pages(count=200):
     from django.db.models import Exists, OuterRef
 
     from mitigations.models import Figure, Mitigation
-    from portal import access
+    from portal.lib import access
 
     restricted = Figure.objects.filter(mitigation=OuterRef("pk")).filter(access.restricted_q())
     public = Figure.objects.filter(mitigation=OuterRef("pk")).exclude(access.restricted_q())
@@ -199,7 +199,7 @@ def build_scenarios(url, static_path, pages, clients):
     from django.conf import settings
 
     from mitigations.models import Mitigation
-    from portal import access
+    from portal.lib import access
 
     signed_in_cache = settings.PAGE_CACHE_SIGNED_IN
 

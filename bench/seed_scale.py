@@ -296,7 +296,7 @@ def seed_accounts(password: str):
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
-    from portal import access
+    from portal.lib import access
 
     User = get_user_model()
     for username, role in LOGIN_ACCOUNTS.items():
@@ -344,7 +344,7 @@ def feedback_rows(n: int, seed: int):
     from django.db import connection
 
     from mitigations.models import TaxonomyCategory
-    from portal import access
+    from portal.lib import access
 
     rng = random.Random(seed)
     text = Text(rng)

@@ -49,8 +49,8 @@ from simple_history.admin import SimpleHistoryAdmin
 from feedback import services
 from feedback.models import Feedback
 from mitigations.models import Mitigation, TaxonomyCategory
-from portal import access
-from portal.admin import SafeChangelistMixin
+from portal.lib import access
+from portal.lib.admin_safety import SafeChangelistMixin
 
 STATUS_COUNTS_KEY = "feedback:admin:status-counts"
 STATUS_COUNTS_SECONDS = 30

@@ -1,6 +1,6 @@
 """Spam and abuse defence for the feedback forms.
 
-- CSRF is Django's own (the cached page gets a per-request token from portal.caching).
+- CSRF is Django's own (the cached page gets a per-request token from portal.lib.page_cache).
 - A honeypot field that people never see and bots fill in.
 - A signed stamp (time + random nonce) rendered fresh on every request, even on cached
   pages: too fast, too old or tampered forms are refused; the nonce becomes the
@@ -25,27 +25,14 @@ from django.core import signing
 from django.core.cache import cache
 from django.utils.crypto import salted_hmac
 
-from portal.caching import register_fresh
-from portal.clientip import client_ip
+from feedback.models import Feedback
+from portal.lib.clientip import client_ip
+from portal.lib.page_cache import register_fresh
 
 STAMP_SALT = "feedback.antispam.stamp"
 HONEYPOT_FIELD = "website"
 
-DEFAULT_MIN_SECONDS = 3
-DEFAULT_MAX_AGE = 2 * 60 * 60
-DEFAULT_MAX_LINKS = 3
-# scope -> [(max requests, window seconds), ...]. "ip": anonymous visitors by hashed
-# address; "user": signed-in accounts (invited, so counted per account, not per address).
-DEFAULT_RATE_LIMITS = {
-    "ip": [(5, 60), (30, 24 * 60 * 60)],
-    "user": [(20, 60)],
-}
-
 URL_RE = re.compile(r"(?:https?://|ftp://|www\.)\S+", re.IGNORECASE)
-
-
-def _setting(name, default):
-    return getattr(settings, name, default)
 
 
 # --- The signed stamp ----------------------------------------------------------------------
@@ -78,11 +65,11 @@ def check_stamp(value, *, now=None) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_-]{16,64}", nonce):
         raise StampError("This form could not be verified. Reload the page and send it again.")
     age = (time.time() if now is None else now) - issued
-    if age < _setting("FEEDBACK_MIN_SECONDS", DEFAULT_MIN_SECONDS):
+    if age < settings.FEEDBACK_MIN_SECONDS:
         raise StampError(
             "That was very quick. Please check your feedback and send it again in a few seconds."
         )
-    if age > _setting("FEEDBACK_MAX_AGE", DEFAULT_MAX_AGE):
+    if age > settings.FEEDBACK_MAX_AGE:
         raise StampError("This form was open for too long and has expired. Please send it again.")
     return nonce
 
@@ -111,7 +98,7 @@ def count_links(text: str) -> int:
 
 
 def max_links() -> int:
-    return _setting("FEEDBACK_MAX_LINKS", DEFAULT_MAX_LINKS)
+    return settings.FEEDBACK_MAX_LINKS
 
 
 def body_is_decodable(request) -> bool:
@@ -142,7 +129,7 @@ class Limited:
 
 
 def _limits():
-    return _setting("FEEDBACK_RATE_LIMITS", DEFAULT_RATE_LIMITS) or {}
+    return settings.FEEDBACK_RATE_LIMITS or {}
 
 
 def _hit(key: str, window: int) -> int | None:
@@ -151,7 +138,7 @@ def _hit(key: str, window: int) -> int | None:
     The counter is incremented first: a client that posts again (the ones a limit is for)
     costs one cache call per window. Only the first request of a window creates the counter
     (add, which exactly one of several racing requests wins; the others count with incr).
-    None when the cache keeps no counter at all: it is unavailable (portal/cache_backend.py
+    None when the cache keeps no counter at all: it is unavailable (portal/lib/redis_cache.py
     answers incr with ValueError and add with False while Redis is down).
     """
     try:
@@ -169,8 +156,6 @@ def _hit(key: str, window: int) -> int | None:
 def _recent_feedback(scope: str, ident: str, window: int, now: float):
     """Stored feedback of this account (scope "user") or anonymous address (scope "ip") in
     the last `window` seconds, newest first: the count when the cache cannot count."""
-    from feedback.models import Feedback
-
     since = datetime.fromtimestamp(now - window, tz=UTC)
     items = Feedback.objects.filter(created_at__gt=since)
     if scope == "user":

@@ -7,6 +7,7 @@ class FeedbackConfig(AppConfig):
 
     def ready(self):
         # Registers the per-request "feedback_stamp" value with the page cache.
-        from feedback import antispam, page  # noqa: F401
+        # Imported once the registry is ready (they import models): Django's idiom.
+        from feedback import antispam, page_context  # noqa: F401
 
-        page.connect()  # the reviewers' thread's version, for cached pages
+        page_context.connect()  # the reviewers' thread's version, for cached pages

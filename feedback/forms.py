@@ -5,15 +5,16 @@ import re
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Div, Field, Fieldset, Layout
 from django import forms
+from django.conf import settings
 from django.core import signing
 from django.utils.functional import cached_property
 
 from feedback import antispam
 from feedback.models import Feedback
 from mitigations.models import TaxonomyCategory
-from portal import access
+from portal.lib import access
 
-PAGE_SALT = "feedback.page-version"
+PAGE_SALT = "feedback.page_context-version"
 COMMENT_MAX = 5000
 CODE_RE = re.compile(r"^[0-9]+(\.[0-9]+){0,2}$")
 DATALIST_ID = "fb-taxonomy-codes"
@@ -55,7 +56,7 @@ class FeedbackForm(forms.Form):
     comment = forms.CharField(
         label="Your feedback",
         max_length=COMMENT_MAX,
-        help_text=f"Plain text, up to {COMMENT_MAX} characters and {antispam.DEFAULT_MAX_LINKS} "
+        help_text=f"Plain text, up to {COMMENT_MAX} characters and {settings.FEEDBACK_MAX_LINKS} "
         "links.",
         widget=forms.Textarea(attrs={"rows": 6}),
     )

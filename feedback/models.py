@@ -8,7 +8,7 @@ from django.db.models import Case, F, Value, When
 from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
-from portal import access
+from portal.lib import access
 
 
 def new_token():

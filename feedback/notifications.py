@@ -28,22 +28,21 @@ from django.tasks import task
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from portal import access
+from feedback.models import Feedback
+from portal.lib import access
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_PER_HOUR = 60
-
 
 def _site_url(site_url=""):
-    return (getattr(settings, "SITE_URL", "") or site_url or "").rstrip("/")
+    return (settings.SITE_URL or site_url or "").rstrip("/")
 
 
 def editor_addresses() -> list[str]:
     """Active editors (per the access policy) with an email, plus settings.EDITORS_EMAIL."""
     staff = get_user_model().objects.filter(is_active=True, is_staff=True).exclude(email="")
     addresses = {u.email for u in staff if access.can_moderate(u)}
-    addresses.update(a for a in getattr(settings, "EDITORS_EMAIL", []) if a)
+    addresses.update(a for a in settings.EDITORS_EMAIL if a)
     return sorted(addresses)
 
 
@@ -63,7 +62,7 @@ def _count_this_hour(name, hour=None) -> int:
 
 
 def _cap() -> int:
-    return getattr(settings, "FEEDBACK_NOTIFY_MAX_PER_HOUR", DEFAULT_MAX_PER_HOUR)
+    return settings.FEEDBACK_NOTIFY_MAX_PER_HOUR
 
 
 def _under_hourly_cap() -> bool:
@@ -76,8 +75,6 @@ def _one_line(text, limit=120):
 
 @task
 def notify_editors(feedback_id: int, site_url: str = "") -> int:
-    from feedback.models import Feedback
-
     item = (
         Feedback.objects.select_related("mitigation", "user", "proposed_category")
         .filter(pk=feedback_id)
@@ -106,8 +103,6 @@ def notify_editors(feedback_id: int, site_url: str = "") -> int:
 
 @task
 def notify_submitter(feedback_id: int, site_url: str = "") -> int:
-    from feedback.models import Feedback
-
     item = Feedback.objects.select_related("mitigation", "user").filter(pk=feedback_id).first()
     if item is None or not item.contact_consent:
         return 0

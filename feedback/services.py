@@ -16,7 +16,7 @@ from simple_history.utils import get_change_reason_from_object
 
 from feedback import notifications
 from feedback.models import Feedback
-from portal import access
+from portal.lib import access
 
 RESOLVED = (Feedback.Resolution.ADDRESSED, Feedback.Resolution.DECLINED)
 

@@ -16,10 +16,10 @@ from django.views.decorators.http import require_http_methods
 from feedback import antispam, services
 from feedback.forms import FeedbackForm
 from feedback.models import Feedback
-from feedback.page import page_form
+from feedback.page_context import page_form
 from mitigations.models import Mitigation
-from portal import access
-from portal.caching import data_version, fresh_value, variant
+from portal.lib import access
+from portal.lib.page_cache import data_version, fresh_value, variant
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ PAGE_MEMO_SIZE = 5000
 
 def _page_to_post_to(request, code):
     """The page a POST to /feedback/on/CODE/ is about, as far as storing feedback needs it:
-    its id and slug (for the reviewers' thread version in feedback/page.py), other columns
+    its id and slug (for the reviewers' thread version in feedback/page_context.py), other columns
     deferred; 404 unless the user may see it.
 
     Remembered per process under the catalogue's data version, like the page cache (which

@@ -1,6 +1,6 @@
 """Admin for the catalogue: editing, history, the restricted-figure audit and dataset upload.
 
-The Mitigation and Figure querysets go through portal/access.py like every other channel
+The Mitigation and Figure querysets go through portal/lib/access.py like every other channel
 (editors see everything today; the policy decides, not this module). The dataset upload page
 runs the same `import_dataset` as the `import_mitigations` command.
 """
@@ -29,13 +29,12 @@ from mitigations.models import (
     SourceDocument,
     TaxonomyCategory,
 )
-from portal import access
-from portal.admin import SafeAutocompleteMixin, SafeChangelistMixin
+from portal.lib import access
+from portal.lib.admin_safety import SafeAutocompleteMixin, SafeChangelistMixin
 
 IMPORT_PERMISSION = "mitigations.add_mitigation"
-# Largest upload accepted by the import page (the request body limit, MAX_REQUEST_BODY, is
-# enforced before this by portal.middleware.RequestLimitsMiddleware).
-UPLOAD_MAX_BYTES = getattr(settings, "DATASET_UPLOAD_MAX_BYTES", 50 * 1024 * 1024)
+# settings.DATASET_UPLOAD_MAX_BYTES bounds an upload (the request body limit, MAX_REQUEST_BODY,
+# is enforced before it by portal.middleware.RequestLimitsMiddleware).
 MAX_PROBLEMS_SHOWN = 5000
 
 
@@ -234,7 +233,7 @@ class MitigationAdmin(
             "problem_count": len(problems or []),
             "max_shown": MAX_PROBLEMS_SHOWN,
             "changelist_url": reverse("admin:mitigations_mitigation_changelist"),
-            "upload_limit_mb": UPLOAD_MAX_BYTES // 2**20,
+            "upload_limit_mb": settings.DATASET_UPLOAD_MAX_BYTES // 2**20,
         }
         return TemplateResponse(request, "admin/mitigations/mitigation/import.html", context)
 
@@ -311,9 +310,10 @@ class DatasetUploadForm(forms.Form):
     def clean_files(self):
         files = self.cleaned_data["files"]
         total = sum(f.size for f in files)
-        if total > UPLOAD_MAX_BYTES:
+        if total > settings.DATASET_UPLOAD_MAX_BYTES:
+            limit_mb = settings.DATASET_UPLOAD_MAX_BYTES // 2**20
             raise forms.ValidationError(
-                f"The upload is {total / 2**20:.1f} MB; at most {UPLOAD_MAX_BYTES // 2**20} MB "
+                f"The upload is {total / 2**20:.1f} MB; at most {limit_mb} MB "
                 "can be imported here (use the import_mitigations command for larger datasets)."
             )
         return files

@@ -6,8 +6,9 @@ class MitigationsConfig(AppConfig):
     verbose_name = "Mitigation catalogue"
 
     def ready(self):
+        # Models exist only once the registry is ready: Django's idiom for ready().
         from mitigations import models
-        from portal.caching import connect_invalidation
+        from portal.lib.page_cache import connect_invalidation
 
         connect_invalidation(
             models.TaxonomyCategory,

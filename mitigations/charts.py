@@ -1,6 +1,6 @@
 """A small server-rendered bar chart of percentage figures (SVG, no JavaScript)."""
 
-from portal import access
+from portal.lib import access
 
 ROW_HEIGHT = 28
 LABEL_WIDTH = 260

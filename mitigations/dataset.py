@@ -3,7 +3,10 @@
 The importer (mitigations/importer.py) reads this format; exports write it.
 """
 
+import csv
+import json
 from decimal import Decimal
+from pathlib import Path
 
 from django.db.models import Prefetch
 
@@ -174,9 +177,6 @@ def write_csv_folder(tables: dict[str, list[dict]], path) -> list:
     UTF-8 without BOM, a header row in COLUMNS order, `\\n` line endings, minimal quoting;
     empty cells are empty strings. Returns the paths written, in COLUMNS order.
     """
-    import csv
-    from pathlib import Path
-
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
@@ -196,9 +196,6 @@ def write_csv_folder(tables: dict[str, list[dict]], path) -> list:
 def write_json(tables: dict[str, list[dict]], path):
     """Write all tables to one JSON file: tables and columns in COLUMNS order,
     `ensure_ascii=False`, `indent=1`, a newline at the end, UTF-8 without BOM."""
-    import json
-    from pathlib import Path
-
     data = {table: _ordered_rows(table, tables[table]) for table in COLUMNS if table in tables}
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)

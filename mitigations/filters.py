@@ -14,7 +14,7 @@ from mitigations.models import (
     SourceDocument,
     TaxonomyCategory,
 )
-from portal import access
+from portal.lib import access
 
 SORTS = {
     "relevance": ("Relevance", None),

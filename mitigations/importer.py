@@ -817,7 +817,7 @@ def import_dataset(
 
 
 def _bump_cache_version():
-    from portal.caching import bump_data_version
+    from portal.lib.page_cache import bump_data_version
 
     bump_data_version()
 

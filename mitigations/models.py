@@ -1,12 +1,14 @@
 """The mitigation catalogue: taxonomy, facets, sources, mitigations and their figures."""
 
+from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.urls import reverse
 from django.utils.text import slugify
 from simple_history.models import HistoricalRecords
 
-from portal import access
+from mitigations.search import search_mitigations
+from portal.lib import access
 
 
 def code_sort_key(code: str) -> str:
@@ -136,8 +138,6 @@ class MitigationQuerySet(models.QuerySet):
         return access.visible_mitigations(self, user)
 
     def search(self, text):
-        from mitigations.search import search_mitigations
-
         return search_mitigations(self, text)
 
     def for_list(self):
@@ -232,10 +232,6 @@ class Mitigation(models.Model):
         return reverse("mitigations:detail", args=[self.slug])
 
     @property
-    def is_polishing(self):
-        return self.status == self.Status.POLISHING
-
-    @property
     def version(self):
         """The page version: the id of its newest history record (None before any)."""
         latest = self.history.order_by("-history_id").values_list("history_id", flat=True)
@@ -286,7 +282,7 @@ class Figure(models.Model):
 class FigureView(models.Model):
     """Audit: a reviewer saw a page's restricted figures on a day (one row per user/page/day)."""
 
-    user = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     mitigation = models.ForeignKey(Mitigation, on_delete=models.CASCADE, related_name="+")
     day = models.DateField()
     first_seen = models.DateTimeField(auto_now_add=True)

@@ -1,7 +1,7 @@
 """Reader-facing catalogue pages. Every query goes through the visibility policy.
 
-The pages are cached per policy variant (portal/caching.py); on a rendering shared by a
-variant, templates see the signed-in user only as `caching.template_user` (set by
+The pages are cached per policy variant (portal/lib/page_cache.py); on a rendering shared by a
+variant, templates see the signed-in user only as `page_cache.template_user` (set by
 portal.context_processors), so a view must not put the user into its context itself.
 """
 
@@ -9,7 +9,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q
 from django.shortcuts import get_object_or_404, redirect, render
 
-from feedback.page import feedback_context, thread_version
+from mitigations import audit
 from mitigations.charts import figure_chart
 from mitigations.filters import MitigationFilter
 from mitigations.models import (
@@ -19,8 +19,8 @@ from mitigations.models import (
     TaxonomyCategory,
 )
 from mitigations.rendering import render_markdown
-from portal import access
-from portal.caching import role_cached
+from portal.lib import access
+from portal.lib.page_cache import page_version, role_cached
 
 PAGE_SIZE = 20
 
@@ -156,16 +156,16 @@ def mitigation_by_code(request, code):
 
 def _thread_state(request, slug):
     """Part of the page's cache key for those who see the reviewers' thread: its version,
-    changed whenever feedback on the page changes (feedback/page.py)."""
+    bumped by the feedback app whenever feedback on the page changes (feedback/page_context.py)."""
     if not access.can_see_reviewer_thread(request.user):
         return ""
-    return f"thread:{thread_version(slug)}"
+    return f"thread:{page_version(slug)}"
 
 
 def _record_restricted_view(request, meta):
     """On a cached hit: the audit record the view writes when it shows restricted figures."""
     if meta.get("restricted_view_of"):
-        access.record_restricted_view(request.user, Mitigation(pk=meta["restricted_view_of"]))
+        audit.record_restricted_view(request.user, Mitigation(pk=meta["restricted_view_of"]))
 
 
 @role_cached(vary=_thread_state, on_hit=_record_restricted_view)
@@ -193,7 +193,7 @@ def mitigation_detail(request, slug):
     restricted = [f for f in figures if access.figure_is_restricted(f)]
     hidden_count = Figure.objects.hidden_from(user).filter(mitigation=mitigation).count()
     if restricted:
-        access.record_restricted_view(user, mitigation)
+        audit.record_restricted_view(user, mitigation)
         meta = getattr(request, "page_cache_meta", None)
         if meta is not None:  # rendered for the cache: a hit must write the record too
             meta["restricted_view_of"] = mitigation.pk
@@ -210,6 +210,5 @@ def mitigation_detail(request, slug):
             ("Actor", mitigation.actor_primary, mitigation.actor_other.all()),
             ("AI RMF function", mitigation.rmf_primary, mitigation.rmf_other.all()),
         ],
-        **feedback_context(request, mitigation),
     }
     return render(request, "mitigations/detail.html", context)

@@ -6,6 +6,7 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal"
 
     def ready(self):
-        from portal import backends, signals  # noqa: F401
+        # Imported once the registry is ready (it imports auth models): Django's idiom.
+        from portal.lib import cached_auth
 
-        backends.connect()
+        cached_auth.connect()

@@ -1,7 +1,7 @@
 from django.conf import settings
 
-from portal import access
-from portal.caching import fresh_value, template_user
+from portal.lib import access
+from portal.lib.page_cache import fresh_value, template_user
 
 
 def portal(request):

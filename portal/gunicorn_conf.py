@@ -1,11 +1,19 @@
 """gunicorn settings for production: `gunicorn -c portal/gunicorn_conf.py portal.wsgi`.
 
 Every value can be overridden from the environment (GUNICORN_* or the standard
-GUNICORN_CMD_ARGS).
+GUNICORN_CMD_ARGS) or from `.env`, read the same way as the settings read it (variables
+already in the environment win).
 """
 
 import multiprocessing
 import os
+from pathlib import Path
+
+import environ
+
+_DOTENV = Path(__file__).resolve().parent.parent / ".env"
+if _DOTENV.is_file():
+    environ.Env.read_env(_DOTENV)
 
 bind = os.environ.get("GUNICORN_BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))

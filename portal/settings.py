@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "portal",
     "mitigations",
     "feedback",
+    "portal.accounts",
 ]
 
 MIDDLEWARE = [
@@ -116,14 +117,14 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache: Redis when REDIS_URL is set, local memory otherwise ----------------------------
-# While Redis is unavailable the cache answers every call as a miss (portal/cache_backend.py):
+# While Redis is unavailable the cache answers every call as a miss (portal/lib/redis_cache.py):
 # pages keep working from the database. Short timeouts, so that an outage never stalls a
 # request for long; after a failure Redis is left alone for a second.
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "portal.cache_backend.DegradingRedisCache",
+            "BACKEND": "portal.lib.redis_cache.DegradingRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="portal"),
             "OPTIONS": {
@@ -141,7 +142,7 @@ SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 # --- Accounts ------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "portal.backends.CachedPermissionsBackend",  # ModelBackend, permissions cached
+    "portal.lib.cached_auth.CachedPermissionsBackend",  # ModelBackend, permissions cached
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -168,7 +169,7 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_CLIENT_IP_CALLABLE = "portal.clientip.client_ip"
+AXES_CLIENT_IP_CALLABLE = "portal.lib.clientip.client_ip"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
 AXES_ENABLE_ACCESS_FAILURE_LOG = True  # failed sign-ins, kept after a lockout is cleared
@@ -278,6 +279,14 @@ FEEDBACK_MIN_SECONDS = env.int("FEEDBACK_MIN_SECONDS", default=3)
 FEEDBACK_MAX_AGE = env.int("FEEDBACK_MAX_AGE", default=2 * 60 * 60)
 FEEDBACK_MAX_LINKS = env.int("FEEDBACK_MAX_LINKS", default=3)
 FEEDBACK_NOTIFY_MAX_PER_HOUR = env.int("FEEDBACK_NOTIFY_MAX_PER_HOUR", default=60)
+# scope -> [(max posts, window seconds), ...]. "ip": anonymous visitors by hashed address;
+# "user": signed-in accounts (invited, so counted per account, not per address).
+FEEDBACK_RATE_LIMITS = {
+    "ip": [(5, 60), (30, 24 * 60 * 60)],
+    "user": [(20, 60)],
+}
+# Largest dataset upload on the admin's import page, in bytes [50 MB]
+DATASET_UPLOAD_MAX_BYTES = env.int("DATASET_UPLOAD_MAX_BYTES", default=50 * 1024 * 1024)
 # Base address used in emails sent by the task worker (no request there), e.g. https://portal.example.org
 SITE_URL = env.str("SITE_URL", default="")
 
@@ -285,7 +294,7 @@ SITE_URL = env.str("SITE_URL", default="")
 # Seconds a rendered public page may be cached (by the shared cache and by browsers).
 PAGE_CACHE_SECONDS = env.int("PAGE_CACHE_SECONDS", default=60)
 # Signed-in users share cached renderings with users the access policy treats the same way
-# (same role and permission answers; see portal/caching.py). False: always render for them.
+# (same role and permission answers; see portal/lib/page_cache.py). False: always render for them.
 PAGE_CACHE_SIGNED_IN = env.bool("PAGE_CACHE_SIGNED_IN", default=True)
 
 LOGGING = {

@@ -1,22 +1,18 @@
-"""Portal-wide views: health check and the signed-in user's account page."""
+"""Portal-wide views: health check and the server-error handler."""
 
 import contextlib
 import logging
 import sys
 
-from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.db import DatabaseError, InterfaceError, OperationalError, connections
 from django.http import HttpResponse, HttpResponseServerError, JsonResponse
-from django.shortcuts import render
 from django.template import loader
 from django.views.decorators.cache import never_cache
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from feedback.models import Feedback
-from portal import access
-from portal.cache_backend import cache_state
+from portal.lib.redis_cache import cache_state
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +22,7 @@ def healthz(request):
     """200 when a fresh database connection answers, 503 otherwise.
 
     The body also says whether the shared cache (Redis) answers, but a cache outage keeps
-    the 200: every page works without the cache (portal/cache_backend.py), and taking every
+    the 200: every page works without the cache (portal/lib/redis_cache.py), and taking every
     app server out of the load balancer because of it would take the site down.
     """
     cache_ok = cache_state(cache)
@@ -46,24 +42,6 @@ def healthz(request):
                 conn.close()
     status = "ok" if cache_ok == "ok" else "degraded"
     return JsonResponse({"status": status, "database": "ok", "cache": cache_ok})
-
-
-@never_cache
-@login_required
-def account(request):
-    items = (
-        Feedback.objects.of_user(request.user)
-        .select_related("mitigation")
-        .order_by("-created_at")[:200]
-    )
-    return render(
-        request,
-        "registration/account.html",
-        {
-            "feedback_items": items,
-            "role_label": access.ROLE_LABELS.get(access.role_of(request.user)),
-        },
-    )
 
 
 # Errors of a backing service that is down or unreachable: the request may succeed later.

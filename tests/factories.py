@@ -17,7 +17,7 @@ from mitigations.models import (
     SourceDocument,
     TaxonomyCategory,
 )
-from portal import access
+from portal.lib import access
 
 
 class UserFactory(factory.django.DjangoModelFactory):

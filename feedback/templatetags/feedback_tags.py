@@ -1,8 +1,9 @@
-"""Template helpers for feedback on the site (they ask portal/access.py, never decide)."""
+"""Template helpers for feedback on the site (they ask portal/lib/access.py, never decide)."""
 
 from django import template
 
-from portal import access
+from feedback.page_context import feedback_context
+from portal.lib import access
 
 register = template.Library()
 
@@ -13,3 +14,11 @@ def page_visible_to(item, user):
     if item.mitigation_id and access.mitigation_is_visible(item.mitigation, user):
         return item.mitigation
     return None
+
+
+@register.inclusion_tag("feedback/includes/page_section.html", takes_context=True)
+def feedback_section(context, mitigation):
+    """The feedback part of a mitigation page: the form, and the reviewers' thread for those
+    the policy lets read it. Pages of the catalogue compose it here, so the catalogue app
+    needs no import of the feedback app."""
+    return {**context.flatten(), **feedback_context(context["request"], mitigation)}

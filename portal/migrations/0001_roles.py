@@ -1,4 +1,4 @@
-"""Create the role groups (reviewer, editor) with their permissions, from portal/access.py."""
+"""Create the role groups (reviewer, editor) with their permissions, from portal/lib/access.py."""
 
 from django.db import migrations
 

@@ -12,6 +12,6 @@ def sync(apps, schema_editor):
             create_permissions(app_config, apps=apps, verbosity=0)
         finally:
             app_config.models_module = original
-    from portal.access import sync_roles
+    from portal.lib.access import sync_roles
 
     sync_roles(apps)

@@ -24,8 +24,8 @@ from django.core.management import call_command
 from django.core.management.sql import emit_post_migrate_signal
 from django.db import DEFAULT_DB_ALIAS
 
-from portal import access
-from portal.management.commands.setup_demo import DEMO_ACCOUNTS
+from mitigations.management.commands.setup_demo import DEMO_ACCOUNTS
+from portal.lib import access
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = [

@@ -4,8 +4,8 @@ import pytest
 from django.test import RequestFactory
 from django.urls import reverse
 
-from feedback.page import feedback_context
-from portal import access
+from feedback.page_context import feedback_context
+from portal.lib import access
 from tests.factories import FeedbackFactory, MitigationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

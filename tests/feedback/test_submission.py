@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from feedback import antispam, services
 from feedback.models import Feedback
-from portal.clientip import client_ip
+from portal.lib.clientip import client_ip
 from tests.factories import CategoryFactory, FeedbackFactory, MitigationFactory
 from tests.feedback.conftest import fill, hidden_fields
 
@@ -94,7 +94,7 @@ def test_page_version_is_the_version_the_reader_saw(reader_client, mitigation):
 def test_tampered_page_version_is_refused(reader_client, mitigation):
     other = MitigationFactory()
     data = fill(reader_client, page_url(mitigation))
-    data["page"] = signing.dumps([other.pk, 1], salt="feedback.page-version")
+    data["page"] = signing.dumps([other.pk, 1], salt="feedback.page_context-version")
     response = reader_client.post(page_url(mitigation), data)
     assert "does not match the page" in response.content.decode()
     data["page"] = "garbage"

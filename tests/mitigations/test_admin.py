@@ -12,7 +12,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from mitigations import admin as catalogue_admin
 from mitigations.importer import import_dataset
 from mitigations.models import (
     Actor,
@@ -24,7 +23,7 @@ from mitigations.models import (
     SourceDocument,
     TaxonomyCategory,
 )
-from portal import access
+from portal.lib import access
 from tests.factories import (
     ActorFactory,
     FigureFactory,
@@ -334,7 +333,7 @@ def test_a_bad_upload_shows_every_problem_and_writes_nothing(editor_client):
 
 
 @pytest.mark.django_db
-def test_unsafe_or_oversized_uploads_are_refused(editor_client, monkeypatch):
+def test_unsafe_or_oversized_uploads_are_refused(editor_client, settings):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         link = zipfile.ZipInfo("mitigations.csv")
@@ -347,7 +346,7 @@ def test_unsafe_or_oversized_uploads_are_refused(editor_client, monkeypatch):
         "evil.zip/mitigations.csv:0:-: symbolic links are not allowed"
     ]
 
-    monkeypatch.setattr(catalogue_admin, "UPLOAD_MAX_BYTES", 1024)
+    settings.DATASET_UPLOAD_MAX_BYTES = 1024
     big = SimpleUploadedFile("mitigations.csv", b"x" * 2048)
     response = editor_client.post(IMPORT_URL, {"files": big})
     assert response.context["report"] is None

@@ -34,7 +34,7 @@ from mitigations.models import (
     SourceDocument,
     TaxonomyCategory,
 )
-from portal import caching
+from portal.lib import page_cache
 from tests.factories import CategoryFactory, MitigationFactory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -366,10 +366,10 @@ def test_dry_run_reports_counts_and_writes_nothing():
 
 @pytest.mark.django_db
 def test_a_real_import_invalidates_the_page_cache(django_capture_on_commit_callbacks):
-    version = caching.data_version()
+    version = page_cache.data_version()
     with django_capture_on_commit_callbacks(execute=True):
         import_dataset(DEMO)
-    assert caching.data_version() != version
+    assert page_cache.data_version() != version
 
 
 # --- all or nothing, and every problem reported -----------------------------------------------

@@ -9,7 +9,7 @@ from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.db import OperationalError
 from django.test import RequestFactory
 
-from portal.clientip import client_ip
+from portal.lib.clientip import client_ip
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.db import DatabaseError
 from django.test import override_settings
 
-from portal import access
+from portal.lib import access
 
 ROOT = Path(__file__).resolve().parents[2]
 PROD_ENV = {

@@ -1,7 +1,7 @@
 """The page cache for signed-in users: one rendering per policy variant, nothing personal in it.
 
 Signed-in users share cached pages with those the access policy treats the same way
-(portal/caching.py). These tests check that the sharing happens and that nothing crosses:
+(portal/lib/page_cache.py). These tests check that the sharing happens and that nothing crosses:
 names, CSRF tokens, permissions (also right after they change), the reviewers' thread.
 """
 
@@ -14,7 +14,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from feedback.services import moderate
-from portal import access
+from portal.lib import access
 from tests.factories import FeedbackFactory, FigureFactory, MitigationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

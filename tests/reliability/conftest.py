@@ -7,7 +7,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from portal import access
+from portal.lib import access
 from tests.reliability.servers import (
     APP_NAME,
     AppServer,

@@ -3,7 +3,7 @@ a miss: pages rendered, sessions and permissions read from the database, rate li
 in the database) instead of taking it down, and the cache is used again as soon as Redis is
 back.
 
-Three levels: the cache backend itself (portal/cache_backend.py) against a port nobody
+Three levels: the cache backend itself (portal/lib/redis_cache.py) against a port nobody
 listens on, a socket that never answers and a private redis-server that is stopped and
 started again; the site in-process with its cache pointed at a dead Redis; and a gunicorn
 instance in production mode whose own Redis is paused, killed and started again.
@@ -26,7 +26,7 @@ from django.core.cache import cache as default_cache
 from django.test import Client
 
 from feedback.models import Feedback
-from portal.cache_backend import DegradingRedisCache
+from portal.lib.redis_cache import DegradingRedisCache
 from tests.conftest import PASSWORD
 from tests.factories import FigureFactory, MitigationFactory
 from tests.feedback.conftest import hidden_fields
@@ -43,7 +43,7 @@ from tests.reliability.servers import (
 needs_redis_server = pytest.mark.skipif(
     shutil.which("redis-server") is None, reason="needs the redis-server binary"
 )
-LOGGER = "portal.cache_backend"
+LOGGER = "portal.lib.redis_cache"
 
 
 def backend(url, **options):
@@ -257,7 +257,7 @@ def test_errors_that_are_not_an_outage_still_raise(tmp_path):
 def dead_cache(settings):
     settings.CACHES = {
         "default": {
-            "BACKEND": "portal.cache_backend.DegradingRedisCache",
+            "BACKEND": "portal.lib.redis_cache.DegradingRedisCache",
             "LOCATION": dead_url(),
             "KEY_PREFIX": "outage-test",
         }
@@ -355,7 +355,7 @@ ACCOUNTS_SCRIPT = """
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.contrib.auth.models import Group
-from portal import access
+from portal.lib import access
 
 access.sync_roles()
 hasher = PBKDF2PasswordHasher()

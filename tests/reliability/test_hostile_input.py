@@ -27,7 +27,7 @@ from feedback.forms import COMMENT_MAX
 from feedback.models import Feedback
 from mitigations import importer, rendering
 from mitigations.rendering import render_markdown
-from portal.admin import SafeAutocompleteMixin
+from portal.lib.admin_safety import SafeAutocompleteMixin
 from tests.conftest import PASSWORD
 from tests.factories import (
     ActorFactory,

@@ -87,7 +87,7 @@ def _edit_from_this_process(settings, launch, page, definition):
     the servers' Redis and key prefix: the versions it bumps are theirs."""
     settings.CACHES = {
         "default": {
-            "BACKEND": "portal.cache_backend.DegradingRedisCache",
+            "BACKEND": "portal.lib.redis_cache.DegradingRedisCache",
             "LOCATION": settings.REDIS_URL,
             "KEY_PREFIX": launch.prefixes[-1],
         }
@@ -136,7 +136,7 @@ def test_signed_in_page_variants_are_fresh_on_every_instance(launch, page, make_
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
-    from portal import access
+    from portal.lib import access
 
     a, b = launch("a", "b")
     url = page.get_absolute_url()

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
 from django.db import transaction
 
-from portal import access
+from portal.lib import access
 
 
 class Command(BaseCommand):

@@ -10,13 +10,11 @@ Roles are Django groups with permissions (created and kept in sync by migrations
 
 import datetime
 
+from django.apps import apps as global_apps
 from django.db.models import Q
 from django.utils import timezone
 
 READER, REVIEWER, EDITOR = "reader", "reviewer", "editor"
-
-# Seconds within which repeated views of a page's restricted figures are recorded once.
-AUDIT_INTERVAL = 60
 
 # Permissions that carry the portal's special rights.
 SEE_DRAFTS = "mitigations.view_draft_mitigation"
@@ -63,10 +61,10 @@ def group_name(role: str) -> str:
     return ROLE_LABELS[role] + "s"
 
 
-def sync_roles(apps=None, stdout=None):
-    """Create or update the role groups so that each has exactly its permissions."""
-    if apps is None:
-        from django.apps import apps
+def sync_roles(apps=global_apps, stdout=None):
+    """Create or update the role groups so that each has exactly its permissions.
+
+    `apps` is a migration's historical app registry, or the live one."""
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     for role, perms in ROLES.items():
@@ -167,10 +165,9 @@ def hidden_figures(queryset, user, now=None):
 
 def next_embargo_change(now=None):
     """The next moment at which an embargo lifts (so caches never outlive an embargo)."""
-    from mitigations.models import Figure
-
     next_day = (
-        Figure.objects.filter(embargo_until__gt=today(now))
+        global_apps.get_model("mitigations", "Figure")
+        .objects.filter(embargo_until__gt=today(now))
         .order_by("embargo_until")
         .values_list("embargo_until", flat=True)
         .first()
@@ -181,9 +178,8 @@ def next_embargo_change(now=None):
 
 
 def _mitigations():
-    from mitigations.models import Mitigation
-
-    return Mitigation.objects.all()
+    # Through the app registry: the ground floor imports no app (the apps import it).
+    return global_apps.get_model("mitigations", "Mitigation").objects.all()
 
 
 # --- Feedback ------------------------------------------------------------------------------
@@ -199,28 +195,3 @@ def visible_thread(queryset, user):
 def variant_key(user) -> str:
     """What a cached page may vary on: the role, and nothing else about the user."""
     return role_of(user)
-
-
-def record_restricted_view(user, mitigation, now=None):
-    """Audit: remember that a user saw a page's restricted figures today (one row a day).
-
-    Written at most once a minute per user and page (`views` counts those minutes): a
-    reviewer reading a page again and again must not cost a database write per request.
-    When the cache cannot say whether this minute is recorded, it is written."""
-    from django.core.cache import cache
-    from django.db.models import F
-
-    from mitigations.models import FigureView
-
-    if not user.is_authenticated:
-        return
-    day = today(now)
-    recent = f"portal:figure-view:{user.pk}:{mitigation.pk}:{day}"
-    if cache.get(recent) is not None:
-        return
-    updated = FigureView.objects.filter(user=user, mitigation=mitigation, day=day).update(
-        views=F("views") + 1, last_seen=timezone.now()
-    )
-    if not updated:
-        FigureView.objects.get_or_create(user=user, mitigation=mitigation, day=day)
-    cache.set(recent, 1, AUDIT_INTERVAL)

@@ -28,7 +28,7 @@ below, OPTIONS may override them), and after a failure Redis is left alone for
 once, then one call tries Redis again. The first success ends the outage, so the cache is
 used again within about a second of Redis coming back, without a restart.
 
-Logged on the "portal.cache_backend" logger at WARNING: the start of an outage, every
+Logged on the "portal.lib.redis_cache" logger at WARNING: the start of an outage, every
 `WARN_EVERY` seconds while it lasts (with the number of calls answered as misses), and its
 end. Never one line per call.
 """

@@ -5,7 +5,7 @@ import logging
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
-from portal.clientip import client_ip
+from portal.lib.clientip import client_ip
 
 log = logging.getLogger("portal.auth")
 

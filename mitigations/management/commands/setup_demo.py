@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from mitigations.importer import import_dataset
-from portal import access
+from portal.lib import access
 
 DEMO_ACCOUNTS = [
     # username, role, password: for local demos only (the command refuses to run in production)

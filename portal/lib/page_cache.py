@@ -44,7 +44,7 @@ from django.utils import timezone
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.html import escape
 
-from portal import access
+from portal.lib import access
 
 VERSION_KEY = "portal:data-version"
 ENTRY_FORMAT = 2  # part of the key: entries of an older release are never unpacked
@@ -88,24 +88,49 @@ def template_user(request):
     return request.user
 
 
-def data_version():
-    version = cache.get(VERSION_KEY)
+# --- Versions: the one helper for "something changed" stamps kept in the shared cache -------
+
+
+def cache_version(key) -> str:
+    """The current version stamp stored under `key` (created on first use, never expires)."""
+    version = cache.get(key)
     if version is None:
-        version = secrets.token_hex(8)
-        cache.add(VERSION_KEY, version, None)
-        version = cache.get(VERSION_KEY, version)
+        cache.add(key, secrets.token_hex(8), None)
+        version = cache.get(key, "-")
     return version
 
 
-def _bump():
-    cache.set(VERSION_KEY, secrets.token_hex(8), None)
+def bump_version(key):
+    """Now, and again when the transaction commits: a page rendered between the change and
+    the commit shows the old data and must not be kept under the new version."""
+
+    def bump():
+        cache.set(key, secrets.token_hex(8), None)
+
+    bump()
+    transaction.on_commit(bump)
+
+
+def data_version():
+    """The catalogue's version: changes with every catalogue edit (part of every page key)."""
+    return cache_version(VERSION_KEY)
 
 
 def bump_data_version(**kwargs):
-    """Now, and again when the transaction commits: a page rendered between the change and
-    the commit shows the old data and must not be kept under the new version."""
-    _bump()
-    transaction.on_commit(_bump)
+    bump_version(VERSION_KEY)
+
+
+def _page_key(slug) -> str:
+    return f"portal:thread:{slug}"
+
+
+def page_version(slug) -> str:
+    """One page's own version (its reviewers' thread): part of the key for those who see it."""
+    return cache_version(_page_key(slug))
+
+
+def bump_page_version(slug):
+    bump_version(_page_key(slug))
 
 
 def _timeout():
@@ -211,11 +236,6 @@ def role_cached(view=None, *, vary=None, on_hit=None):
         return _headers(request, response)
 
     return wrapper
-
-
-def csrf_context(request):
-    """Template context that renders {% csrf_token %} as a per-request value."""
-    return {"csrf_token": fresh_value(request, "csrf")}
 
 
 def connect_invalidation(*models):

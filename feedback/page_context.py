@@ -1,16 +1,13 @@
 """What a mitigation page needs from the feedback app (form and reviewers' thread)."""
 
-import secrets
-
-from django.core.cache import cache
-from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.urls import reverse
 
 from feedback.forms import FeedbackForm, sign_page
 from feedback.models import Feedback
-from portal import access
-from portal.caching import fresh_value
+from mitigations.models import Mitigation
+from portal.lib import access, page_cache
+from portal.lib.page_cache import fresh_value
 
 THREAD_LIMIT = 200
 
@@ -45,37 +42,18 @@ def feedback_context(request, mitigation):
     }
 
 
-# --- The thread's version, part of a cached page's key for those who see the thread ---------
+# --- The page's version (portal/lib/page_cache.py), part of the key for thread readers ------
 #
 # Bumped whenever feedback on the page is saved or deleted (submission, moderation, an edit
 # in the admin), at once and again on commit (a page rendered in between would show the old
 # thread under the new version). Cheaper than asking the database on every page view.
 
 
-def _thread_key(slug) -> str:
-    return f"portal:thread:{slug}"
-
-
-def thread_version(slug) -> str:
-    key = _thread_key(slug)
-    version = cache.get(key)
-    if version is None:
-        cache.add(key, secrets.token_hex(8), None)
-        version = cache.get(key, "-")
-    return version
-
-
 def _bump_thread(slug):
-    def bump():
-        cache.set(_thread_key(slug), secrets.token_hex(8), None)
-
-    bump()
-    transaction.on_commit(bump)
+    page_cache.bump_page_version(slug)
 
 
 def _slug_of(mitigation_id):
-    from mitigations.models import Mitigation
-
     return Mitigation.objects.filter(pk=mitigation_id).values_list("slug", flat=True).first()
 
 
