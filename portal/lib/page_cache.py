@@ -42,14 +42,36 @@ from django.http import HttpResponse
 from django.middleware.csrf import get_token
 from django.utils import timezone
 from django.utils.cache import patch_cache_control, patch_vary_headers
+from django.utils.crypto import salted_hmac
 from django.utils.html import escape
+from django.utils.safestring import mark_safe
 
 from portal.lib import access
 
 VERSION_KEY = "portal:data-version"
-ENTRY_FORMAT = 2  # part of the key: entries of an older release are never unpacked
-_MARK = "@@portal-fresh:{}@@"
-_MARK_RE = re.compile(rb"@@portal-fresh:([A-Za-z0-9_]+)@@")
+ENTRY_FORMAT = 3  # part of the key: entries of an older release are never unpacked
+
+
+@functools.cache
+def _marker_token() -> str:
+    """A per-deployment secret (derived from SECRET_KEY) inside every marker.
+
+    A marker is `<~TOKEN:name~>`. User text cannot produce one: it does not know the token,
+    and text the templates escape turns `<` into `&lt;`. Without the token, a search for
+    the marker's text (or a comment, a name, Markdown) was filled in like the real marker."""
+    return salted_hmac("portal.page_cache.marker", "marker", algorithm="sha256").hexdigest()[:20]
+
+
+def _mark(name) -> str:
+    """The marker for `name`, safe for templates (its value is escaped when it is filled)."""
+    return mark_safe(f"<~{_marker_token()}:{name}~>")  # noqa: S308 (no user text in it)
+
+
+@functools.cache
+def _mark_re():
+    return re.compile(rb"<~" + _marker_token().encode() + rb":([A-Za-z0-9_]+)~>")
+
+
 _FRESH: dict[str, callable] = {
     "csrf": get_token,
     "username": lambda request: escape(request.user.get_username()),
@@ -64,7 +86,7 @@ def register_fresh(name, func):
 def fresh_value(request, name):
     """The value for this request, or a marker when the page is being rendered for the cache."""
     if getattr(request, "_rendering_for_cache", False):
-        return _MARK.format(name)
+        return _mark(name)
     return _FRESH[name](request)
 
 
@@ -75,7 +97,7 @@ class _TemplateUser:
     is_anonymous = False
 
     def get_username(self):
-        return _MARK.format("username")
+        return _mark("username")
 
     __str__ = get_username
 
@@ -167,7 +189,7 @@ def _split(body: bytes) -> tuple:
     """The body as alternating bytes and marker names: (b"text", "csrf", b"text", ...).
 
     Kept as bytes (what the response sends), so a hit neither decodes nor encodes the page."""
-    parts = _MARK_RE.split(body)
+    parts = _mark_re().split(body)
     parts[1::2] = [name.decode("ascii") for name in parts[1::2]]
     return tuple(parts)
 
@@ -178,7 +200,7 @@ def _fill(request, parts, charset) -> bytes:
     for i in range(1, len(out), 2):
         name = out[i]
         if name not in values:
-            value = _FRESH[name](request) if name in _FRESH else _MARK.format(name)
+            value = _FRESH[name](request) if name in _FRESH else _mark(name)
             values[name] = str(value).encode(charset)
         out[i] = values[name]
     return b"".join(out)

@@ -61,7 +61,7 @@ def test_two_reviewers_share_a_rendering_and_each_sees_only_their_own_name(page)
     assert "anna-reviewer" in first and "ben-reviewer" not in first
     assert "ben-reviewer" in second and "anna-reviewer" not in second
     assert "Prelimlabel" in second
-    assert "@@portal-fresh" not in second
+    assert "<~" not in second
 
 
 def test_cached_page_carries_the_visitors_own_csrf_token_and_stamp(page):
