@@ -5,12 +5,11 @@ import re
 import pytest
 from django.core import signing
 from django.db import connection
-from django.db.models.signals import post_save
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from feedback import antispam, services
+from feedback import antispam
 from feedback.models import Feedback
 from portal.lib.clientip import client_ip
 from tests.factories import CategoryFactory, FeedbackFactory, MitigationFactory
@@ -275,47 +274,6 @@ def test_client_ip_behind_proxy_is_hashed(settings, reader_client, mitigation):
     )
     assert client_ip(request) == "198.51.100.7"
     assert Feedback.objects.get().ip_hash == antispam.ip_hash(request)
-
-
-def test_history_record_of_new_feedback(reviewer, mitigation):
-    """One "+" record, as simple_history makes it (on PostgreSQL written in the same
-    statement as the row), and the usual save signals, once."""
-    seen = []
-
-    def receiver(sender, instance, created, **kwargs):
-        seen.append((instance.pk, created))
-
-    post_save.connect(receiver, sender=Feedback, dispatch_uid="test-history-record")
-    try:
-        item, created = services.submit(
-            user=reviewer,
-            submission_id="h" * 32,
-            comment="Recorded once.",
-            ip_hash="c" * 64,
-            mitigation=mitigation,
-            page_version=7,
-            section="reasoning",
-            kind="suggestion",
-        )
-    finally:
-        post_save.disconnect(sender=Feedback, dispatch_uid="test-history-record")
-    assert created and seen == [(item.pk, True)]
-    assert not item._state.adding and item.pk is not None
-    stored = Feedback.objects.get()
-    assert stored.pk == item.pk and stored.created_at == item.created_at
-    (record,) = stored.history.all()
-    assert (record.history_type, record.history_user, record.history_change_reason) == (
-        "+",
-        reviewer,
-        None,
-    )
-    for field in type(record).tracked_fields:
-        assert getattr(record, field.attname) == getattr(stored, field.attname), field.name
-    assert record.instance == stored
-    # A later save of the same instance is recorded as a change, as usual.
-    item.status = "approved"
-    item.save()
-    assert [r.history_type for r in stored.history.order_by("history_id")] == ["+", "~"]
 
 
 def _page_queries(queries):
