@@ -3,8 +3,6 @@
 import django_filters
 from django import forms
 from django.db.models import Exists, OuterRef, Q
-from django.utils.html import conditional_escape
-from django.utils.safestring import mark_safe
 
 from mitigations.models import (
     Actor,
@@ -14,6 +12,7 @@ from mitigations.models import (
     SourceDocument,
     TaxonomyCategory,
 )
+from mitigations.speedups import FastSelect
 from portal.lib import access
 
 SORTS = {
@@ -22,47 +21,6 @@ SORTS = {
     "-updated": ("Recently updated", ("-updated_at", "name")),
     "code": ("Taxonomy code", ("category__sort_key", "name")),
 }
-
-
-def _attrs(attrs) -> str:
-    """django/forms/widgets/attrs.html in Python (`stringformat:'s'` keeps safe strings)."""
-    return "".join(
-        f" {conditional_escape(name)}"
-        if value is True
-        else f' {conditional_escape(name)}="{conditional_escape(str(value))}"'
-        for name, value in attrs.items()
-        if value is not False
-    )
-
-
-class FastSelect(forms.Select):
-    """forms.Select producing the same HTML without a template render per option.
-
-    The list page's selects hold ~550 options (taxonomy, sources); rendering each through
-    select_option.html and attrs.html cost more than the rest of the page.
-    """
-
-    def render(self, name, value, attrs=None, renderer=None):
-        if (self.template_name, self.option_template_name) != (
-            forms.Select.template_name,
-            forms.Select.option_template_name,
-        ):
-            return super().render(name, value, attrs, renderer)
-        widget = self.get_context(name, value, attrs)["widget"]
-        out = [f'<select name="{conditional_escape(widget["name"])}"{_attrs(widget["attrs"])}>']
-        for group_name, options, _index in widget["optgroups"]:
-            if group_name:
-                out.append(f'\n  <optgroup label="{conditional_escape(group_name)}">')
-            for option in options:
-                out.append(
-                    f'\n  <option value="{conditional_escape(str(option["value"]))}"'
-                    f"{_attrs(option['attrs'])}>"
-                    f"{conditional_escape(option['label'])}</option>\n"
-                )
-            if group_name:
-                out.append("\n  </optgroup>")
-        out.append("\n</select>")
-        return mark_safe("".join(out))  # noqa: S308 - every piece above is escaped
 
 
 class MitigationFilter(django_filters.FilterSet):

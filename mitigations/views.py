@@ -5,7 +5,6 @@ variant, templates see the signed-in user only as `page_cache.template_user` (se
 portal.context_processors), so a view must not put the user into its context itself.
 """
 
-from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q
 from django.shortcuts import get_object_or_404, redirect, render
 
@@ -19,26 +18,11 @@ from mitigations.models import (
     TaxonomyCategory,
 )
 from mitigations.rendering import render_markdown
+from mitigations.speedups import ResultsPaginator
 from portal.lib import access
 from portal.lib.page_cache import page_version, role_cached
 
 PAGE_SIZE = 20
-
-
-class ResultsPaginator(Paginator):
-    """A paginator whose `page_range` holds only the page numbers the results template links
-    to: the first, the last and two either side of the current page (`current`).
-
-    The template walks `page_range` and shows exactly those; with 10,000 mitigations that
-    walk over 400 numbers cost more than rendering the results themselves.
-    """
-
-    current = 1
-
-    @property
-    def page_range(self):
-        last, current = self.num_pages, self.current
-        return sorted({1, last, *range(max(1, current - 2), min(last, current + 2) + 1)})
 
 
 def _visible(user):
