@@ -22,9 +22,9 @@ from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
 from django.core import signing
-from django.core.cache import cache
 from django.utils.crypto import salted_hmac
 
+from feedback import counters
 from feedback.models import Feedback
 from portal.lib.clientip import client_ip
 from portal.lib.page_cache import register_fresh
@@ -132,27 +132,6 @@ def _limits():
     return settings.FEEDBACK_RATE_LIMITS or {}
 
 
-def _hit(key: str, window: int) -> int | None:
-    """Count one request in a fixed window; atomic across processes (cache.incr, cache.add).
-
-    The counter is incremented first: a client that posts again (the ones a limit is for)
-    costs one cache call per window. Only the first request of a window creates the counter
-    (add, which exactly one of several racing requests wins; the others count with incr).
-    None when the cache keeps no counter at all: it is unavailable (portal/lib/redis_cache.py
-    answers incr with ValueError and add with False while Redis is down).
-    """
-    try:
-        return cache.incr(key)
-    except ValueError:  # no counter for this window yet
-        pass
-    if cache.add(key, 1, timeout=window + 1):
-        return 1
-    try:
-        return cache.incr(key)  # another request created it in between
-    except ValueError:  # the counter exists for add but not for incr: no cache
-        return None
-
-
 def _recent_feedback(scope: str, ident: str, window: int, now: float):
     """Stored feedback of this account (scope "user") or anonymous address (scope "ip") in
     the last `window` seconds, newest first: the count when the cache cannot count."""
@@ -192,7 +171,9 @@ def rate_limit(request, *, now=None) -> Limited | None:
     worst = None
     for limit, window in _limits().get(scope, []):
         slot = int(now // window)
-        count = _hit(f"feedback:rate:{scope}:{window}:{slot}:{ident}", window)
+        # None when the cache keeps no counter (unavailable). One second beyond the window,
+        # so that the counter outlives its slot.
+        count = counters.count(f"feedback:rate:{scope}:{window}:{slot}:{ident}", window + 1)
         if count is None:
             wait = _database_limit(scope, ident, limit, window, now)
         elif count > limit:

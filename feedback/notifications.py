@@ -21,13 +21,13 @@ from functools import partial
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
-from django.core.cache import cache
 from django.core.mail import EmailMessage
 from django.db import transaction
 from django.tasks import task
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from feedback import counters
 from feedback.models import Feedback
 from portal.lib import access
 
@@ -49,16 +49,8 @@ def editor_addresses() -> list[str]:
 def _count_this_hour(name, hour=None) -> int:
     """Count one more in this hour's counter `name` (shared cache; 1 if it cannot count)."""
     key = f"feedback:{name}:{int(time.time() // 3600) if hour is None else hour}"
-    try:
-        return cache.incr(key)
-    except ValueError:  # the first this hour (or no cache)
-        pass
-    if cache.add(key, 1, timeout=3700):
-        return 1
-    try:
-        return cache.incr(key)
-    except ValueError:
-        return 1
+    counted = counters.count(key, 3700)
+    return 1 if counted is None else counted
 
 
 def _cap() -> int:

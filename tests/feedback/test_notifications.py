@@ -4,6 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 from django.core import mail
+from django.core.cache import cache
 from django.db import transaction
 from django.tasks import Task
 from django.tasks.signals import task_enqueued
@@ -125,7 +126,7 @@ def test_a_flood_queues_no_more_editor_tasks_than_the_cap(
     # The rest of the hour this process knows without asking the cache.
     with monkeypatch.context() as patched, django_capture_on_commit_callbacks(execute=True):
         asked = []
-        patched.setattr(notifications.cache, "incr", lambda *a, **kw: asked.append(a) or 1)
+        patched.setattr(cache, "incr", lambda *a, **kw: asked.append(a) or 1)
         submit(submission_id="6" * 32)
     assert asked == [] and len(enqueued) == 3
     # The next hour has its own count.
@@ -143,8 +144,8 @@ def test_editor_task_is_queued_when_the_cache_cannot_count(
     def missing(*args, **kwargs):
         raise ValueError("no such key")
 
-    monkeypatch.setattr(notifications.cache, "incr", missing)
-    monkeypatch.setattr(notifications.cache, "add", lambda *args, **kwargs: False)
+    monkeypatch.setattr(cache, "incr", missing)
+    monkeypatch.setattr(cache, "add", lambda *args, **kwargs: False)
     with django_capture_on_commit_callbacks(execute=True):
         submit()
     assert enqueued == ["notify_editors"]
