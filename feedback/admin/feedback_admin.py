@@ -36,6 +36,19 @@ STATUS_COUNTS_KEY = "feedback:admin:status-counts"
 STATUS_COUNTS_SECONDS = 30
 COUNT_CAP = 10_000
 
+# The change form's fields (all read-only but the moderation decision).
+FEEDBACK_FIELDS = [
+    "page_link",
+    "page_version",
+    "section",
+    "kind",
+    "proposed_category",
+    "comment",
+    "created_at",
+]
+SUBMITTER_FIELDS = ["user", "by_reviewer", "name", "contact_email", "contact_consent"]
+DECISION_FIELDS = ["status", "resolution", "public_reply"]
+
 
 # --- Large-table helpers -------------------------------------------------------------------
 
@@ -114,59 +127,15 @@ class FeedbackAdmin(SafeChangelistMixin, SimpleHistoryAdmin):
     actions = ["approve", "reject", "mark_spam", "mark_addressed", "mark_declined", "export_csv"]
     change_list_template = "admin/feedback/feedback/change_list.html"
     fieldsets = [
-        (
-            "Feedback",
-            {
-                "fields": [
-                    "page_link",
-                    "page_version",
-                    "section",
-                    "kind",
-                    "proposed_category",
-                    "comment",
-                    "created_at",
-                ]
-            },
-        ),
-        (
-            "Submitted by",
-            {
-                "fields": [
-                    "user",
-                    "by_reviewer",
-                    "name",
-                    "contact_email",
-                    "contact_consent",
-                ]
-            },
-        ),
-        (
-            "Moderation",
-            {
-                "fields": [
-                    "status",
-                    "resolution",
-                    "public_reply",
-                    "moderated_by",
-                    "moderated_at",
-                ]
-            },
-        ),
+        ("Feedback", {"fields": FEEDBACK_FIELDS}),
+        ("Submitted by", {"fields": SUBMITTER_FIELDS}),
+        ("Moderation", {"fields": [*DECISION_FIELDS, "moderated_by", "moderated_at"]}),
         ("The page since this feedback", {"fields": ["page_diff"]}),
     ]
+    # All but the decision: that is taken through services.moderate (save_model).
     readonly_fields = [
-        "page_link",
-        "page_version",
-        "section",
-        "kind",
-        "proposed_category",
-        "comment",
-        "created_at",
-        "user",
-        "by_reviewer",
-        "name",
-        "contact_email",
-        "contact_consent",
+        *FEEDBACK_FIELDS,
+        *SUBMITTER_FIELDS,
         "moderated_by",
         "moderated_at",
         "page_diff",
