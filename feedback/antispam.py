@@ -5,7 +5,7 @@
 - A signed stamp (time + random nonce) rendered fresh on every request, even on cached
   pages: too fast, too old or tampered forms are refused; the nonce becomes the
   Feedback.submission_id, so a replayed or double-clicked form is stored once.
-- Rate limits per client address (hashed) and per account, counted in the shared cache
+- Rate limits per client (hashed address; IPv6 by /64) and per account, counted in the shared cache
   (in the database's stored feedback while the cache is unavailable).
 - Limits on links in the text, and rejection of undecodable bodies.
 
@@ -26,7 +26,7 @@ from django.utils.crypto import salted_hmac
 
 from feedback import counters
 from feedback.models import Feedback
-from portal.lib.clientip import client_ip
+from portal.lib.clientip import client_key
 from portal.lib.page_cache import register_fresh
 
 STAMP_SALT = "feedback.antispam.stamp"
@@ -82,8 +82,10 @@ register_fresh("feedback_stamp", new_stamp)
 
 
 def ip_hash(request) -> str:
-    """A keyed hash of the client address (64 hex chars): countable, never reversible."""
-    return salted_hmac("feedback.ip", client_ip(request), algorithm="sha256").hexdigest()
+    """A keyed hash of the client (64 hex chars): countable, never reversible. The client is
+    its `client_key`: an IPv4 address, or an IPv6 address's /64 (rotating addresses inside
+    one /64 is one client)."""
+    return salted_hmac("feedback.ip", client_key(request), algorithm="sha256").hexdigest()
 
 
 # --- Honeypot and content checks -----------------------------------------------------------

@@ -224,6 +224,23 @@ def test_rate_limit_per_ip_is_shared_between_sessions(settings, url, frozen_cloc
     assert other.post(url, fill(other, url)).status_code == 302
 
 
+def test_rate_limit_counts_ipv6_by_64_and_ipv4_by_address(settings, url, frozen_clock):
+    """Rotating addresses inside one IPv6 /64 is one client; the next /64, or the next IPv4
+    address, is another."""
+    settings.FEEDBACK_RATE_LIMITS = {"ip": [(3, 60)], "user": [(10, 60)]}
+    codes = []
+    for n in range(5):
+        rotating = Client(REMOTE_ADDR=f"2001:db8:aa:bb:{n:x}::{n + 1:x}")
+        codes.append(rotating.post(url, fill(rotating, url, comment=f"post {n}")).status_code)
+    assert codes == [302, 302, 302, 429, 429]
+    neighbour = Client(REMOTE_ADDR="2001:db8:aa:bc::1")
+    assert neighbour.post(url, fill(neighbour, url)).status_code == 302
+    for n in range(4):
+        single = Client(REMOTE_ADDR=f"192.0.2.{n + 10}")
+        assert single.post(url, fill(single, url, comment=f"v4 {n}")).status_code == 302
+    assert Feedback.objects.count() == 8
+
+
 def test_rate_limit_per_account(settings, reviewer, url, frozen_clock):
     settings.FEEDBACK_RATE_LIMITS = {"ip": [(1, 60)], "user": [(3, 60)]}
     laptop, phone = Client(REMOTE_ADDR="203.0.113.1"), Client(REMOTE_ADDR="203.0.113.2")

@@ -88,8 +88,11 @@ def test_only_the_trusted_proxys_entry_counts(settings):
         "/", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.7, 10.0.0.2"
     )
     assert client_ip(request) == "203.0.113.7"
-    request = RequestFactory().get("/", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="garbage")
-    assert client_ip(request) == "127.0.0.1"
+    # A header shorter than the proxy count: its left-most entry was written by a proxy of ours.
+    request = RequestFactory().get("/", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.8")
+    assert client_ip(request) == "203.0.113.8"
+    # No header at all: the peer itself.
+    assert client_ip(RequestFactory().get("/", REMOTE_ADDR="127.0.0.1")) == "127.0.0.1"
 
 
 def test_lockout_is_keyed_by_the_real_client_behind_a_proxy(client, reviewer, settings):
