@@ -141,7 +141,8 @@ SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 # --- Accounts ------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
+    "axes.backends.AxesStandaloneBackend",  # (username, client) lockout
+    "portal.accounts.limits.SignInLimitsBackend",  # per-client and per-account limits
     "portal.lib.cached_auth.CachedPermissionsBackend",  # ModelBackend, permissions cached
 ]
 AUTH_PASSWORD_VALIDATORS = [
@@ -165,12 +166,36 @@ CSRF_COOKIE_SAMESITE = "Lax"
 # Number of reverse proxies in front of the app whose X-Forwarded-For we trust (0 = none).
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
+# Sign-in limits (portal/accounts/limits.py). A client is an IPv4 address or an IPv6 /64.
+# 1. django-axes: AXES_FAILURE_LIMIT failures lock one (username, client) pair.
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_CLIENT_IP_CALLABLE = "portal.lib.clientip.client_ip"
+# Attempts refused while locked are not counted (nor those the other limits refuse).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "portal.lib.clientip.client_key_address"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_LOCKOUT_CALLABLE = "portal.accounts.limits.lockout_response"
+# 2. Password spraying: this many failures from one client within the window (any
+#    usernames) lock that client out of every account for SIGNIN_ADDRESS_LOCKOUT seconds.
+SIGNIN_ADDRESS_LIMIT = env.int("SIGNIN_ADDRESS_LIMIT", default=20)
+SIGNIN_ADDRESS_WINDOW = env.int("SIGNIN_ADDRESS_WINDOW", default=15 * 60)
+SIGNIN_ADDRESS_LOCKOUT = env.int("SIGNIN_ADDRESS_LOCKOUT", default=15 * 60)
+# 3. Distributed guessing: from this many failures for one account (any clients; the count
+#    ends after SIGNIN_ACCOUNT_WINDOW quiet seconds) each failure makes the account wait
+#    SIGNIN_ACCOUNT_DELAY seconds before the next attempt, doubling, at most the maximum.
+#    Owner and editors are mailed once per episode.
+SIGNIN_ACCOUNT_LIMIT = env.int("SIGNIN_ACCOUNT_LIMIT", default=10)
+SIGNIN_ACCOUNT_WINDOW = env.int("SIGNIN_ACCOUNT_WINDOW", default=24 * 60 * 60)
+SIGNIN_ACCOUNT_DELAY = env.int("SIGNIN_ACCOUNT_DELAY", default=60)
+SIGNIN_ACCOUNT_MAX_DELAY = env.int("SIGNIN_ACCOUNT_MAX_DELAY", default=15 * 60)
+# Password-reset requests per client and per email address typed: (max, window seconds).
+# Over the limit the answer is the same, only no mail is sent.
+PASSWORD_RESET_LIMITS = {
+    "address": (env.int("PASSWORD_RESET_PER_ADDRESS", default=5), 60 * 60),
+    "account": (env.int("PASSWORD_RESET_PER_ACCOUNT", default=3), 60 * 60),
+}
 AXES_VERBOSE = False
 AXES_ENABLE_ACCESS_FAILURE_LOG = True  # failed sign-ins, kept after a lockout is cleared
 
