@@ -10,7 +10,7 @@ A hop may be written as `ip`, `ip:port`, `[v6]` or `[v6]:port` (proxies differ).
 still cannot be parsed is not replaced by the proxy's address: that would make every client
 the proxy, so that one attacker could lock everyone out and use up the site-wide limits.
 The request becomes a client of its own instead ("unknown-<hash of the hop>"), and the hop
-is logged (WARNING on "portal.lib.clientip").
+is logged (WARNING on "portal.lib.clientip", each value at most once a minute per process).
 
 Limits count clients by `client_key`: an IPv4 address as it is, an IPv6 address by its /64
 (one subscriber usually gets a whole /64 and can rotate freely inside it).
@@ -27,6 +27,8 @@ import hashlib
 import ipaddress
 import logging
 import re
+import threading
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -92,10 +94,36 @@ def _known(address: Address) -> Client:
     return Client(address, str(address))
 
 
+# Each unparsable value is logged at most once a minute per process (a proxy writing
+# something we cannot parse would otherwise log every request), and only for so many values.
+WARN_EVERY = 60.0
+_MAX_WARNED = 1000
+_warned: dict[str, float] = {}
+_warned_lock = threading.Lock()
+
+
+def _should_warn(key: str) -> bool:
+    now = time.monotonic()
+    with _warned_lock:
+        last = _warned.get(key)
+        if last is not None and now - last < WARN_EVERY:
+            return False
+        if len(_warned) >= _MAX_WARNED:
+            for old in [k for k, at in _warned.items() if now - at >= WARN_EVERY]:
+                del _warned[old]
+            if len(_warned) >= _MAX_WARNED:
+                return False
+        _warned[key] = now
+        return True
+
+
 def _unknown(raw: str, where: str) -> Client:
     digest = hashlib.sha256(raw.encode("utf-8", "replace")).hexdigest()[:16]
     client = Client(None, f"unknown-{digest}")
-    log.warning("unparsable client address in %s: %r; counted as %s", where, raw[:200], client.key)
+    if _should_warn(client.key):
+        log.warning(
+            "unparsable client address in %s: %r; counted as %s", where, raw[:200], client.key
+        )
     return client
 
 

@@ -34,8 +34,9 @@ def test_forwarded_hops_with_ports_and_brackets(settings, hop, address, key):
 @pytest.mark.parametrize(
     "hop", ["garbage", "unknown", "_hidden", "203.0.113.7:99999", "[2001:db8::1", "1.2.3"]
 )
-def test_an_unparsable_hop_is_its_own_client_never_the_proxy(settings, hop, caplog):
+def test_an_unparsable_hop_is_its_own_client_never_the_proxy(settings, hop, caplog, monkeypatch):
     settings.TRUSTED_PROXY_COUNT = 1
+    monkeypatch.setattr(clientip, "_warned", {})
     factory = RequestFactory()
     with caplog.at_level(logging.WARNING, logger="portal.lib.clientip"):
         request = factory.get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=f"1.1.1.1, {hop}")
@@ -62,3 +63,14 @@ def test_ipv6_clients_of_one_64_share_one_key():
     assert keys == {"2001:db8:5:6::/64"}
     outside = clientip.client_key(factory.get("/", REMOTE_ADDR="2001:db8:5:7::1"))
     assert outside == "2001:db8:5:7::/64"
+
+
+def test_an_unparsable_value_is_logged_once_a_minute(settings, caplog, monkeypatch):
+    settings.TRUSTED_PROXY_COUNT = 1
+    monkeypatch.setattr(clientip, "_warned", {})
+    with caplog.at_level(logging.WARNING, logger="portal.lib.clientip"):
+        for _ in range(50):
+            clientip.client_key(RequestFactory().get("/", HTTP_X_FORWARDED_FOR="broken-proxy"))
+        clientip.client_key(RequestFactory().get("/", HTTP_X_FORWARDED_FOR="other-value"))
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2 and "'broken-proxy'" in lines[0] and "'other-value'" in lines[1]
