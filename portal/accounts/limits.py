@@ -57,6 +57,7 @@ from django.shortcuts import render
 from django.tasks import task
 from django.template.loader import render_to_string
 
+from feedback import counters
 from feedback.notifications import editor_addresses
 from portal.lib.clientip import client, client_key
 
@@ -81,22 +82,11 @@ def account_id(account: str) -> str:
 
 
 def count(key: str, window: int, *, slide: bool = False) -> int | None:
-    """Count one more for `key` and return the count; None when the cache cannot count.
-
-    The count lives `window` seconds from its first hit, or (slide=True) from its latest.
-    Atomic across processes: the first hit creates it (add: one racing request wins), the
-    others increment it (Redis INCR keeps the expiry).
-    """
-    try:
-        value = cache.incr(key)
-    except ValueError:  # not there yet (or no cache)
-        if cache.add(key, 1, timeout=window):
-            return 1
-        try:
-            value = cache.incr(key)
-        except ValueError:  # add refused and incr found nothing: the cache is unavailable
-            return None
-    if slide:
+    """Count one more for `key` (feedback/counters.py: atomic across processes); None when
+    the cache cannot count. The count lives `window` seconds from its first hit, or
+    (slide=True) from its latest."""
+    value = counters.count(key, window)
+    if value is not None and slide:
         cache.touch(key, window)
     return value
 
