@@ -175,6 +175,7 @@ AXES_RESET_ON_SUCCESS = True
 # Attempts refused while locked are not counted (nor those the other limits refuse).
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_CLIENT_IP_CALLABLE = "portal.lib.clientip.client_key_address"
+AXES_USERNAME_CALLABLE = "portal.accounts.limits.axes_username"  # cut to its column
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_LOCKOUT_CALLABLE = "portal.accounts.limits.lockout_response"
 # 2. Password spraying: this many failures from one client within the window (any

@@ -219,6 +219,18 @@ class SignInLimitsBackend:
         return None  # never signs anyone in (and has no get_user: never a session's backend)
 
 
+def axes_username(request, credentials) -> str | None:
+    """AXES_USERNAME_CALLABLE: the username as axes records it, cut to what its column holds
+    (a longer one, which no account has, made the failure log's INSERT fail: a 500)."""
+    if credentials:
+        username = credentials.get(get_user_model().USERNAME_FIELD)
+    else:
+        username = getattr(request, "POST", {}).get(get_user_model().USERNAME_FIELD)
+    if username is None:
+        return None
+    return str(username).replace("\x00", "")[:150]
+
+
 def login_failed(request, credentials) -> None:
     """user_login_failed: count the failure if the password was really checked."""
     if request is None or getattr(request, "signin_refusal", None) is not None:
