@@ -1,6 +1,6 @@
 """The import/export format of DATA_FORMAT.md: table names, columns, and serialisation.
 
-The importer (mitigations/importer.py) reads this format; exports write it.
+The importer (the mitigations.importer package) reads this format; exports write it.
 """
 
 import csv
@@ -57,6 +57,7 @@ COLUMNS: dict[str, list[str]] = {
         "note",
     ],
 }
+TABLES = list(COLUMNS)  # the table names, in load order
 REQUIRED: dict[str, set[str]] = {
     "taxonomy": {"code", "name"},
     "lifecycle_stages": {"name"},
