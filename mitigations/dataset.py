@@ -1,4 +1,4 @@
-"""The import/export format of DATA_FORMAT.md: table names, columns, and serialisation.
+"""The import/export format (docs/data-format.md): table names, columns, and serialisation.
 
 The importer (the mitigations.importer package) reads this format; exports write it.
 """
@@ -58,6 +58,12 @@ COLUMNS: dict[str, list[str]] = {
     ],
 }
 TABLES = list(COLUMNS)  # the table names, in load order
+# Columns an import reads but an export does not write: a page's earlier codes are in its
+# history, and an export always names pages by their current codes.
+IMPORT_ONLY_COLUMNS: dict[str, list[str]] = {"mitigations": ["previous_codes"]}
+IMPORT_COLUMNS: dict[str, list[str]] = {
+    table: columns + IMPORT_ONLY_COLUMNS.get(table, []) for table, columns in COLUMNS.items()
+}
 REQUIRED: dict[str, set[str]] = {
     "taxonomy": {"code", "name"},
     "lifecycle_stages": {"name"},

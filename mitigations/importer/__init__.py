@@ -1,4 +1,4 @@
-"""Import a dataset in the import format: a folder of CSV files or one JSON file.
+"""Import a dataset in the import format (docs/data-format.md): a CSV folder or a JSON file.
 
     report = import_dataset("data/demo")                     # validates, then writes
     report = import_dataset("export.json", dry_run=True)     # validates and counts only
@@ -40,8 +40,11 @@ What an import does
   byte offset (the rest of the file is still checked); UTF-16 files are refused with a hint.
   NUL characters and lone surrogates are refused (PostgreSQL cannot store them).
 * **Slugs.** A new mitigation gets `Mitigation.make_slug(name, id)` (suffixed `-2`, `-3` … if
-  that slug is taken); an existing mitigation keeps its slug even when its name changes, so
-  its URL stays stable.
+  that slug is taken); an existing mitigation keeps its slug even when its name or its id
+  changes, so its URL stays stable.
+* **Renames.** A mitigation row's `previous_codes` may move an existing page to the row's id
+  (the same database row: feedback, figures, links and slug stay); all renames of an import
+  are resolved together, so chains and swaps work (see renames.py).
 * **Figure order.** A figure's `position` is its place among its mitigation's figures in the
   file (1, 2, …), so pages show figures in file order.
 * **Bulk writes.** Rows are written with `bulk_create`/`bulk_update` in batches, history with
@@ -53,14 +56,21 @@ What an import does
   for a tqdm bar on stderr; it is only called for steps with more than 1,000 rows.
 
 The package, one module a stage: `reading` (files to raw cells), `cells` (cells to values),
-`checks` (records against each other and the database), `diffing` (what to write),
-`writing` and `rows` (the bulk writes), `pipeline` (the stages in one transaction);
-`problems` holds the problem collector and the results, `uploads` the admin's uploads.
+`checks` (records against each other and the database; `renames` resolves previous codes),
+`diffing` (what to write), `writing` and `rows` (the bulk writes), `pipeline` (the stages in
+one transaction); `problems` holds the problem collector and the results, `uploads` the
+admin's uploads.
 """
 
 from mitigations.importer.cells import MAX_CELL_CHARS
 from mitigations.importer.pipeline import import_dataset
-from mitigations.importer.problems import DatasetError, ImportReport, Problem, TableCounts
+from mitigations.importer.problems import (
+    DatasetError,
+    ImportReport,
+    Problem,
+    Rename,
+    TableCounts,
+)
 from mitigations.importer.progress import Progress, TqdmProgress
 from mitigations.importer.reading import DEFAULT_MAX_BYTES, DEFAULT_MAX_JSON_BYTES
 from mitigations.importer.uploads import dataset_from_upload
@@ -73,6 +83,7 @@ __all__ = [
     "ImportReport",
     "Problem",
     "Progress",
+    "Rename",
     "TableCounts",
     "TqdmProgress",
     "dataset_from_upload",

@@ -197,6 +197,7 @@ def column_converters() -> dict[str, dict[str, _Column]]:
             "source_ids": _Column(_list(source_key), []),
             "related_ids": _Column(_list(_key(code_len)), []),
             "status": _Column(_choice(m.Status), m.Status.POLISHING.value),
+            "previous_codes": _Column(_list(_key(code_len)), []),
         },
         "figures": {
             "mitigation_id": _Column(_key(code_len)),

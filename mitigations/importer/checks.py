@@ -6,6 +6,7 @@ names (as full rows or as references) into the plan."""
 from collections.abc import Iterable
 
 from mitigations.dataset import FACET_TABLES, LIST_SEPARATOR
+from mitigations.importer import renames
 from mitigations.importer.plan import MANY_TO_MANY, PRIMARY_FACETS, Plan
 from mitigations.importer.problems import quote
 from mitigations.importer.queries import filter_in
@@ -32,8 +33,7 @@ def check(plan: Plan):
                 plan.tables["figures"],
                 record.row,
                 "mitigation_id",
-                f"unknown mitigation id {quote(code)}; it must be in mitigations.csv "
-                "or already in the database",
+                _unknown_mitigation(plan, code),
             )
 
 
@@ -100,23 +100,21 @@ def _check_facets(plan: Plan, table: str, model) -> set[str]:
 
 
 def _load_mitigations(plan: Plan, mitigations: dict):
-    """Existing mitigations: those in the file (full rows) and those it refers to."""
+    """Existing mitigations: those in the file (full rows, renamed ones included) and those
+    it refers to. A code this import renames away refers to nothing any more."""
     referenced = set()
     for record in mitigations.values():
         referenced.update(record.values.get("related_ids", []))
     for record in plan.good("figures"):
         if "mitigation_id" in record.values:
             referenced.add(record.values["mitigation_id"])
-    plan.mitigations = {
-        m.code: m
-        for m in filter_in(Mitigation.objects.defer("search_vector"), "code", list(mitigations))
-    }
+    renames.resolve(plan, mitigations)
     plan.mitigation_pks = {code: m.pk for code, m in plan.mitigations.items()}
     plan.mitigation_pks.update(
         filter_in(
             Mitigation.objects.values_list("code", "pk"),
             "code",
-            referenced - set(mitigations) - set(plan.mitigations),
+            referenced - set(mitigations) - set(plan.mitigations) - set(plan.renamed_to),
         )
     )
 
@@ -170,9 +168,17 @@ def _check_mitigation(
                     t["mitigations"],
                     record.row,
                     col,
-                    f"unknown mitigation id {quote(value)}; it must be in "
-                    "mitigations.csv or already in the database",
+                    _unknown_mitigation(plan, value),
                 )
+
+
+def _unknown_mitigation(plan: Plan, code: str) -> str:
+    renamed = plan.renamed_to.get(code)
+    hint = f" (this import renames it to {quote(renamed)})" if renamed else ""
+    return (
+        f"unknown mitigation id {quote(code)}{hint}; it must be in mitigations.csv "
+        "or already in the database"
+    )
 
 
 def _did_you_mean(value: str, names: Iterable[str]) -> str:

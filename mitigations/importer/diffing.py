@@ -156,6 +156,8 @@ def _diff_mitigations(plan: Plan):
             and category_codes.get(existing.category_id) != values["taxonomy_code"]
         ):
             changed.add("category")
+        if existing.code != code:  # a renamed page (see renames.py)
+            changed.add("code")
         for col, table in PRIMARY_FACETS.items():
             current = facet_names[table].get(getattr(existing, f"{col}_id"))
             if col in values and current != values[col]:
@@ -174,6 +176,7 @@ def _diff_mitigations(plan: Plan):
         if changed or links_changed:
             for name in changed & set(SIMPLE_MITIGATION_FIELDS):
                 setattr(existing, name, values[name])
+            existing.code = code
             plan.mitigation_changes[code] = (changed, values)  # ids resolved in `write`
             plan.updates["mitigations"].append(existing)
             plan.update_fields["mitigations"].update(changed)

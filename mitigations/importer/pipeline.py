@@ -43,6 +43,7 @@ def import_dataset(
             checks.check(plan)
             if problems:
                 raise DatasetError(problems.sorted())
+            report.renames = plan.renames
             diffing.diff(plan)
             if dry_run:
                 transaction.set_rollback(True)

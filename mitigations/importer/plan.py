@@ -10,7 +10,7 @@ from collections import defaultdict
 
 from mitigations.dataset import COLUMNS, FACET_TABLES
 from mitigations.importer.cells import Record
-from mitigations.importer.problems import ImportReport, Problems, Table
+from mitigations.importer.problems import ImportReport, Problems, Rename, Table
 from mitigations.importer.progress import Progress
 from mitigations.models import Mitigation, SourceDocument, TaxonomyCategory
 
@@ -62,6 +62,8 @@ class Plan:
         self.sources = {s.key: s for s in SourceDocument.objects.all()}
         self.mitigations: dict[str, Mitigation] = {}  # filled by the checks
         self.mitigation_pks: dict[str, int] = {}  # existing mitigations referenced by the file
+        self.renames: list[Rename] = []  # existing pages that get a new code (the row's id)
+        self.renamed_to: dict[str, str] = {}  # old code -> new code
         # Planned writes.
         self.creates: dict[str, list] = defaultdict(list)
         self.updates: dict[str, list] = defaultdict(list)

@@ -44,6 +44,18 @@ class DatasetError(Exception):
         return [str(p) for p in self.problems]
 
 
+@dataclass(frozen=True)
+class Rename:
+    """A page that gets a new code (its `previous_codes` named the old one)."""
+
+    old: str
+    new: str
+    name: str  # the page's name after the import
+
+    def __str__(self):
+        return f"{self.old} -> {self.new} ({self.name})"
+
+
 @dataclass
 class TableCounts:
     created: int = 0
@@ -63,6 +75,7 @@ class ImportReport:
     counts: dict[str, TableCounts] = field(
         default_factory=lambda: {table: TableCounts() for table in TABLES}
     )
+    renames: list[Rename] = field(default_factory=list)  # in file order
     seconds: float = 0.0
 
     @property
@@ -79,9 +92,13 @@ class ImportReport:
             )
         return lines
 
+    def rename_lines(self) -> list[str]:
+        """'Rename: A1426 -> A1429 (Unlearning)', one line a renamed page."""
+        return [f"Rename: {rename}" for rename in self.renames]
+
     def __str__(self):
         head = "Dry run (nothing written)" if self.dry_run else "Imported"
-        return "\n".join([f"{head}: {self.source}", *self.lines()])
+        return "\n".join([f"{head}: {self.source}", *self.lines(), *self.rename_lines()])
 
 
 # --- Problems collector --------------------------------------------------------------------

@@ -9,7 +9,7 @@ import math
 from collections.abc import Iterator
 from pathlib import Path
 
-from mitigations.dataset import COLUMNS, REQUIRED, TABLES
+from mitigations.dataset import COLUMNS, IMPORT_COLUMNS, REQUIRED, TABLES
 from mitigations.importer.problems import FILE_ROW, WHOLE_ROW, Problems, Row, Table
 
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
@@ -159,7 +159,7 @@ def _read_csv(path: Path, name: str, problems: Problems) -> Table | None:
 
 def _check_header(table: Table, header: list[str], problems: Problems) -> list[str]:
     """The columns to keep, in file order ('' for unknown or repeated columns)."""
-    known = COLUMNS[table.name]
+    known = IMPORT_COLUMNS[table.name]
     kept, seen = [], set()
     for number, col in enumerate(header, start=1):
         if not col:
@@ -182,7 +182,7 @@ def _check_header(table: Table, header: list[str], problems: Problems) -> list[s
 
 
 def _unknown_column(table: str, col: str, header: list[str]) -> str:
-    known = COLUMNS[table]
+    known = IMPORT_COLUMNS[table]
     hint = ""
     if col.lower() in known:
         hint = f" (column names are lower-case: {col.lower()})"
@@ -263,7 +263,7 @@ def _read_json(path: Path, limit: int, problems: Problems) -> dict[str, Table]:
 
 def _json_table(name: str, label: str, items: list, problems: Problems) -> Table:
     table = Table(name, label, from_json=True)
-    known = COLUMNS[name]
+    known = IMPORT_COLUMNS[name]
     unknown: dict[str, list[int]] = {}
     for index, item in enumerate(items, start=1):
         if not isinstance(item, dict):

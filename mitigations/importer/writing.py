@@ -5,6 +5,8 @@ rows by `RowWriter`, changed ones with simple_history's `bulk_update_with_histor
 
 from collections import defaultdict
 
+from django.db.models import CharField, Value
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
@@ -16,6 +18,7 @@ from mitigations.importer.rows import RowWriter
 from mitigations.models import Figure, Mitigation, SourceDocument, TaxonomyCategory
 
 WRITE_STEP = 2000  # rows per progress step while writing
+TEMPORARY_CODE_PREFIX = "~renaming~"  # + the page's pk, while renames are written
 
 
 def write(plan: Plan, user, reason: str):
@@ -86,6 +89,7 @@ def _write_taxonomy(plan: Plan) -> dict[str, int]:
 
 
 def _write_mitigations(plan: Plan, writer: RowWriter, history, category_pks, facet_pks):
+    _free_renamed_codes(plan)
     new = []
     for record in plan.creates["mitigations"]:
         values = record.values
@@ -113,6 +117,19 @@ def _write_mitigations(plan: Plan, writer: RowWriter, history, category_pks, fac
     fields = {"updated_at", *plan.update_fields["mitigations"]}
     for batch in _batches(plan, "updating mitigations", updated):
         bulk_update_with_history(batch, Mitigation, sorted(fields), **history)
+
+
+def _free_renamed_codes(plan: Plan):
+    """Give the renamed pages a temporary code first, so that no new code is still taken
+    when pages and new rows get it (a chain or a swap frees codes for one another). The
+    codes are unique at every statement: no deferred constraint is needed. Temporary codes
+    are outside the id alphabet (letters, digits, '-', '_'), so they meet no real code;
+    the transaction ends with every page at its final code (the history records only that)."""
+    pks = [plan.mitigations[rename.new].pk for rename in plan.renames]
+    for chunk in chunks(pks):
+        Mitigation.objects.filter(pk__in=chunk).update(
+            code=Concat(Value(TEMPORARY_CODE_PREFIX), Cast("pk", CharField()))
+        )
 
 
 def _write_links(plan: Plan, writer: RowWriter, targets: dict[str, dict]):
