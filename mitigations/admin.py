@@ -15,11 +15,12 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.text import slugify
 from simple_history.admin import SimpleHistoryAdmin
 
 from mitigations import importer
+from mitigations.dataset import LIST_SEPARATOR
 from mitigations.models import (
+    TAXONOMY_CODE,
     Actor,
     Figure,
     FigureView,
@@ -49,7 +50,7 @@ class TaxonomyCategoryForm(forms.ModelForm):
     def clean_code(self):
         # save() derives the parent from the code: check here instead of failing there.
         code = self.cleaned_data["code"].strip()
-        if not importer.TAXONOMY_CODE.fullmatch(code):
+        if not TAXONOMY_CODE.fullmatch(code):
             raise forms.ValidationError("Use a code like 1, 1.2 or 1.2.3.")
         parent = TaxonomyCategory.parent_code(code)
         if parent and not TaxonomyCategory.objects.filter(code=parent).exists():
@@ -61,10 +62,10 @@ class FacetForm(forms.ModelForm):
     def clean_name(self):
         # save() derives the slug from the name; it must be usable and unique.
         name = self.cleaned_data["name"].strip()
-        slug = slugify(name)[:100]
+        slug = self._meta.model.slug_for(name)
         if not slug:
             raise forms.ValidationError("The name needs at least one letter or digit.")
-        if importer.LIST_SEPARATOR in name:
+        if LIST_SEPARATOR in name:
             raise forms.ValidationError("The name cannot contain ';' (imports use it in lists).")
         clash = self._meta.model.objects.filter(slug=slug).exclude(pk=self.instance.pk).first()
         if clash is not None:

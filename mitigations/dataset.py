@@ -1,6 +1,6 @@
-"""The import/export format of DATA_FORMAT.md: table names, columns, and serialisation.
+"""The import/export format (docs/data-format.md): table names, columns, and serialisation.
 
-The importer (mitigations/importer.py) reads this format; exports write it.
+The importer (the mitigations.importer package) reads this format; exports write it.
 """
 
 import csv
@@ -56,6 +56,13 @@ COLUMNS: dict[str, list[str]] = {
         "embargo_until",
         "note",
     ],
+}
+TABLES = list(COLUMNS)  # the table names, in load order
+# Columns an import reads but an export does not write: a page's earlier codes are in its
+# history, and an export always names pages by their current codes.
+IMPORT_ONLY_COLUMNS: dict[str, list[str]] = {"mitigations": ["previous_codes"]}
+IMPORT_COLUMNS: dict[str, list[str]] = {
+    table: columns + IMPORT_ONLY_COLUMNS.get(table, []) for table, columns in COLUMNS.items()
 }
 REQUIRED: dict[str, set[str]] = {
     "taxonomy": {"code", "name"},

@@ -1,4 +1,4 @@
-"""Catalogue downloads (CSV, JSON), the Atom feed and the sitemap: all through the policy.
+"""Catalogue downloads (CSV, JSON), through the policy.
 
 A download is built from several queries (mitigations, their links, figures, taxonomy,
 facets, sources). They all read one snapshot of the database (`read_snapshot`), so an
@@ -7,7 +7,8 @@ never half (mitigations of before the import with figures of after it). The tabl
 built in full inside the snapshot and the transaction ends before the response is sent: no
 transaction stays open while a slow client reads. (The catalogue is bounded: the whole
 export is a few MB. Streaming it would mean holding the snapshot until the client has
-read the last byte.) The feed and the sitemap are one query each, a snapshot by nature.
+read the last byte.) The feed (feeds.py) and the sitemap (sitemaps.py) are one query each,
+a snapshot by nature.
 """
 
 import contextlib
@@ -15,14 +16,9 @@ import csv
 import io
 import json
 
-from django.contrib.auth.models import AnonymousUser
-from django.contrib.sitemaps import Sitemap
-from django.contrib.syndication.views import Feed
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.http import Http404, HttpResponse
-from django.urls import reverse
 from django.utils.cache import patch_cache_control, patch_vary_headers
-from django.utils.feedgenerator import Atom1Feed
 
 from mitigations import dataset
 from mitigations.models import Figure, Mitigation
@@ -70,7 +66,9 @@ def _catalogue(user):
     return mitigations, figures
 
 
-def _private_or_public(request, response):
+def private_or_public(request, response):
+    """Cache headers of a catalogue document (download, feed): what a signed-in user gets
+    depends on their role, so it is private and not stored; anonymous readers share it."""
     patch_vary_headers(response, ["Cookie"])
     if request.user.is_authenticated:
         patch_cache_control(response, private=True, no_store=True)
@@ -89,12 +87,10 @@ def export(request, fmt):
         body = json.dumps(tables, ensure_ascii=False, indent=1)
         response = HttpResponse(body, content_type="application/json; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="mitigations.json"'
-    elif fmt == "csv":
+    else:
         response = HttpResponse(_wide_csv(tables), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="mitigations.csv"'
-    else:
-        raise Http404
-    return _private_or_public(request, response)
+    return private_or_public(request, response)
 
 
 FIGURE_COLUMNS = [c for c in dataset.COLUMNS["figures"] if c != "mitigation_id"]
@@ -116,53 +112,3 @@ def _wide_csv(tables) -> str:
         for figure in figures:
             writer.writerow(base + [figure[c] for c in FIGURE_COLUMNS])
     return out.getvalue()
-
-
-class RecentFeed(Feed):
-    feed_type = Atom1Feed
-    title = "Recently updated AI-risk mitigations"
-    subtitle = "Pages of the mitigation database, newest changes first."
-
-    def __call__(self, request, *args, **kwargs):
-        self.request_user = request.user
-        return _private_or_public(request, super().__call__(request, *args, **kwargs))
-
-    def link(self):
-        return reverse("mitigations:list")
-
-    def items(self):
-        return (
-            Mitigation.objects.visible_to(self.request_user)
-            .select_related("category")
-            .order_by("-updated_at")[:50]
-        )
-
-    def item_title(self, item):
-        return item.name
-
-    def item_description(self, item):
-        return item.definition
-
-    def item_updateddate(self, item):
-        return item.updated_at
-
-    def item_pubdate(self, item):
-        return item.created_at
-
-    def item_categories(self, item):
-        return [f"{item.category.code} {item.category.name}"]
-
-
-class MitigationSitemap(Sitemap):
-    changefreq = "weekly"
-
-    def items(self):
-        # Crawlers are anonymous: the sitemap lists what an anonymous reader may see.
-        return (
-            Mitigation.objects.visible_to(AnonymousUser())
-            .order_by("code")
-            .only("slug", "updated_at")
-        )
-
-    def lastmod(self, item):
-        return item.updated_at

@@ -1,4 +1,11 @@
-"""The mitigation catalogue: taxonomy, facets, sources, mitigations and their figures."""
+"""The mitigation catalogue: taxonomy, facets, sources, mitigations and their figures.
+
+The rules for fields derived from others (a category's level, sort key and parent from its
+code; a facet's slug from its name; a new page's slug from its name and code) live here
+only: `save()` and the importer (which writes in bulk, without `save()`) both call them.
+"""
+
+import re
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
@@ -9,6 +16,9 @@ from simple_history.models import HistoricalRecords
 
 from mitigations.search import search_mitigations
 from portal.lib import access
+
+# A taxonomy code: 1, 1.2 or 1.2.3 (three levels at most).
+TAXONOMY_CODE = re.compile(r"[0-9]+(\.[0-9]+){0,2}")
 
 
 def code_sort_key(code: str) -> str:
@@ -31,7 +41,7 @@ class TaxonomyCategory(models.Model):
         verbose_name_plural = "taxonomy categories"
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(code__regex=r"^[0-9]+(\.[0-9]+){0,2}$"),
+                condition=models.Q(code__regex=f"^{TAXONOMY_CODE.pattern}$"),
                 name="taxonomy_code_format",
             )
         ]
@@ -43,9 +53,13 @@ class TaxonomyCategory(models.Model):
     def parent_code(code: str) -> str | None:
         return code.rsplit(".", 1)[0] if "." in code else None
 
-    def save(self, *args, **kwargs):
+    def set_derived_fields(self):
+        """Set `level` and `sort_key` from the code (the parent needs a query: see save())."""
         self.level = self.code.count(".") + 1
         self.sort_key = code_sort_key(self.code)
+
+    def save(self, *args, **kwargs):
+        self.set_derived_fields()
         parent_code = self.parent_code(self.code)
         if parent_code and (self.parent is None or self.parent.code != parent_code):
             self.parent = TaxonomyCategory.objects.get(code=parent_code)
@@ -80,8 +94,13 @@ class Facet(models.Model):
     def __str__(self):
         return self.name
 
+    @classmethod
+    def slug_for(cls, name: str) -> str:
+        """The URL slug (list filter value) of a facet named `name`."""
+        return slugify(name)[: cls._meta.get_field("slug").max_length]
+
     def save(self, *args, **kwargs):
-        self.slug = slugify(self.name)[:100]
+        self.slug = self.slug_for(self.name)
         super().save(*args, **kwargs)
 
     def get_absolute_url(self):
@@ -223,10 +242,16 @@ class Mitigation(models.Model):
             self.slug = self.make_slug(self.name, self.code)
         super().save(*args, **kwargs)
 
-    @staticmethod
-    def make_slug(name, code):
+    @classmethod
+    def make_slug(cls, name: str, code: str) -> str:
+        """The slug of a new page, e.g. 'unlearning-a1429'. It is kept when the name or the
+        code changes later, so that the page's URL stays stable."""
+        suffix = f"-{code.lower()}"
         base = slugify(name)[:179] or "mitigation"
-        return f"{base}-{code.lower()}"
+        length = cls._meta.get_field("slug").max_length
+        if len(base) + len(suffix) > length:  # keep the code, shorten the name part
+            base = base[: length - len(suffix)].rstrip("-")
+        return base + suffix
 
     def get_absolute_url(self):
         return reverse("mitigations:detail", args=[self.slug])

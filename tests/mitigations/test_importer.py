@@ -458,7 +458,7 @@ def test_every_problem_of_a_run_is_reported_with_file_row_and_column(tmp_path):
         "mitigations.csv:1:colour: unknown column; expected: id, name, definition, "
         "additional_information, reasoning, classified_by, taxonomy_code, lifecycle_primary, "
         "lifecycle_other, actor_primary, actor_other, rmf_primary, rmf_other, source_ids, "
-        "related_ids, status",
+        "related_ids, status, previous_codes",
         "mitigations.csv:3:definition: the value contains a NUL byte",
         "mitigations.csv:3:related_ids: unknown mitigation id 'A9'; it must be in "
         "mitigations.csv or already in the database",
@@ -681,7 +681,7 @@ def test_json_problems_name_the_table_and_index(tmp_path):
         "data.json[mitigations]:1:extra: unknown column; expected: id, name, definition, "
         "additional_information, reasoning, classified_by, taxonomy_code, lifecycle_primary, "
         "lifecycle_other, actor_primary, actor_other, rmf_primary, rmf_other, source_ids, "
-        "related_ids, status",
+        "related_ids, status, previous_codes",
         "data.json[mitigations]:2:status: the value contains invalid Unicode (a lone surrogate)",
         "data.json[mitigations]:2:definition: a value is required (the column is missing)",
         "data.json[mitigations]:3:-: expected an object {column: value}",

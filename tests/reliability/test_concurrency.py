@@ -14,8 +14,7 @@ from django.test import Client
 
 from feedback import services
 from feedback.models import Feedback
-from mitigations import importer
-from mitigations.importer import import_dataset
+from mitigations.importer import import_dataset, writing
 from mitigations.models import Mitigation
 from tests.factories import FeedbackFactory, UserFactory
 from tests.reliability.conftest import needs_postgres
@@ -139,7 +138,7 @@ def test_readers_during_an_import_see_all_old_or_all_new_definitions(roles, tmp_
     b_version_of(DEMO, tmp_path / "b")
     # Many small UPDATE statements, each a little slow: the import's transaction stays open
     # long enough for many reads, and a non-atomic import would be caught half-way.
-    monkeypatch.setattr(importer, "BATCH_SIZE", 4)
+    monkeypatch.setattr(writing, "BATCH_SIZE", 4)
 
     def slow_updates(execute, sql, params, many, context):
         if sql.lstrip().upper().startswith("UPDATE") and "mitigations_mitigation" in sql:

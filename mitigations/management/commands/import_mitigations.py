@@ -1,4 +1,4 @@
-"""`manage.py import_mitigations PATH [--dry-run]`: load a dataset (DATA_FORMAT.md)."""
+"""`manage.py import_mitigations PATH [--dry-run]`: load a dataset (docs/data-format.md)."""
 
 import sys
 
@@ -10,7 +10,7 @@ from mitigations.importer import DatasetError, TqdmProgress, import_dataset
 class Command(BaseCommand):
     help = (
         "Import a dataset: a folder of CSV files or one .json file in the format of "
-        "DATA_FORMAT.md. Idempotent upsert; all or nothing; every problem is printed to "
+        "docs/data-format.md. Idempotent upsert; all or nothing; every problem is printed to "
         "stderr as file:row:column: message."
     )
 
