@@ -12,9 +12,9 @@ from tests.factories import FeedbackFactory, UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-# A1426 "Unlearning" is being polished and all six of its figures are preliminary
+# A1429 "Unlearning" is being polished and all six of its figures are preliminary
 # (data/demo/figures.csv): readers must not get any of them.
-PAGE_CODE = "A1426"
+PAGE_CODE = "A1429"
 PAGE_NAME = "Unlearning"
 RESTRICTED_VALUES = ["31.6%", "22.4%", "48.7%", "19.7%", "34.2%", "9.2%"]
 RESTRICTED_LABEL = "Experts rating it effective — CBRN"

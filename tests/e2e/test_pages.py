@@ -10,8 +10,8 @@ from tests.factories import FeedbackFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-POLISHING_PAGE = "A1426"  # being polished, six preliminary figures
-DRAFT_PAGE = "A1434"  # a draft (editors only), with preliminary figures
+POLISHING_PAGE = "A1429"  # being polished, six preliminary figures
+DRAFT_PAGE = "A1441"  # a draft (editors only), with preliminary figures
 
 
 def url(code):

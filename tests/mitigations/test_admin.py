@@ -317,7 +317,7 @@ def test_a_bad_upload_shows_every_problem_and_writes_nothing(editor_client):
         if path.name not in ("mitigations.csv", "figures.csv")
     ] + [
         SimpleUploadedFile("mitigations.csv", mitigations),
-        SimpleUploadedFile("figures.csv", b"mitigation_id,key,label,value\nA1420,k,L,lots\n"),
+        SimpleUploadedFile("figures.csv", b"mitigation_id,key,label,value\nA1421,k,L,lots\n"),
     ]
 
     response = editor_client.post(IMPORT_URL, {"files": files, "dry_run": ""})

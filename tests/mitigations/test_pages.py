@@ -28,7 +28,7 @@ def catalogue(db):
         key="uuk2024", title="Effective Mitigations for Systemic Risks", year=2024
     )
     unlearning = MitigationFactory(
-        code="A1426",
+        code="A1429",
         name="Unlearning",
         category=cap,
         definition="Removing specific harmful capabilities from a trained model.",
@@ -41,7 +41,7 @@ def catalogue(db):
     unlearning.lifecycle_other.add(deploy)
     unlearning.sources.add(source)
     audits = MitigationFactory(
-        code="A1421",
+        code="A1422",
         name="Third party pre-deployment model audits",
         category=audit,
         definition="External auditors assess a model before release.",
@@ -60,7 +60,7 @@ def catalogue(db):
 
 
 def test_detail_shows_the_page_anatomy_in_order(catalogue, reader_client):
-    body = reader_client.get("/mitigations/unlearning-a1426/").content.decode()
+    body = reader_client.get("/mitigations/unlearning-a1429/").content.decode()
     body = body[body.index('<main id="main"') :]
     order = [
         "still being polished",
@@ -97,10 +97,10 @@ def test_published_page_has_no_polishing_banner(catalogue, reader_client):
 
 
 def test_id_redirects_to_slug(catalogue, reader_client):
-    response = reader_client.get("/mitigations/A1426/")
+    response = reader_client.get("/mitigations/A1429/")
     assert response.status_code == 302
-    assert response["Location"] == "/mitigations/unlearning-a1426/"
-    assert reader_client.get("/mitigations/a1426/")["Location"] == "/mitigations/unlearning-a1426/"
+    assert response["Location"] == "/mitigations/unlearning-a1429/"
+    assert reader_client.get("/mitigations/a1429/")["Location"] == "/mitigations/unlearning-a1429/"
 
 
 def test_markdown_is_sanitised(catalogue, reader_client):
@@ -205,7 +205,7 @@ def test_home_taxonomy_category_and_source_pages(catalogue, reader_client):
 def _grow(n):
     cat = CategoryFactory(code="1.1.3")
     source = SourceFactory(key="uuk2024")
-    page = MitigationFactory(code="A1426", category=cat)
+    page = MitigationFactory(code="A1429", category=cat)
     for i in range(n):
         other = MitigationFactory(code=f"G{i}", category=cat)
         other.sources.add(source)
