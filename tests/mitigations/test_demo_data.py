@@ -117,6 +117,11 @@ def test_new_dataset_over_the_old_keeps_pages_feedback_and_urls(editor_client, r
         before[page.code] = (page.pk, page.name, page.slug, item.pk, item.comment)
     assert len(before) == 46
 
+    dry = import_dataset(DEMO, dry_run=True)
+    assert len(dry.renames) == len(before)
+    assert "Rename: A1426 -> A1429 (Unlearning)" in dry.rename_lines()
+    assert set(Mitigation.objects.values_list("code", flat=True)) == set(before)
+
     report = import_dataset(DEMO)
 
     mapping = renames()
@@ -144,4 +149,5 @@ def test_new_dataset_over_the_old_keeps_pages_feedback_and_urls(editor_client, r
     assert Figure.objects.count() == len(rows(DEMO / "figures.csv"))
     unlearning = Mitigation.objects.get(code="A1429")
     assert unlearning.slug == before["A1426"][2] == "unlearning-a1426"
-    assert {m.code for m in unlearning.related.all()} == {"A1426", "A1432", "EX114", "EX124"}
+    # Its links were rewritten to the new codes (Data curation was A1425 and is now A1426).
+    assert {m.code for m in unlearning.related.all()} == {"A1426", "A1432", "EX115", "EX124"}
