@@ -22,6 +22,7 @@ from django.utils.cache import patch_cache_control, patch_vary_headers
 
 from mitigations import dataset
 from mitigations.models import Figure, Mitigation
+from portal.lib.spreadsheet import safe_cell
 
 
 @contextlib.contextmanager
@@ -98,7 +99,10 @@ FIGURE_COLUMNS = [c for c in dataset.COLUMNS["figures"] if c != "mitigation_id"]
 
 def _wide_csv(tables) -> str:
     """Tidy CSV: one row per mitigation and visible figure (figure_* columns), or one row
-    with empty figure columns for a mitigation without visible figures."""
+    with empty figure columns for a mitigation without visible figures.
+
+    For people and their spreadsheets, not for re-import: cells that a spreadsheet would
+    read as a formula are neutralised (the JSON download is the exact format)."""
     by_mitigation = {}
     for figure in tables["figures"]:
         by_mitigation.setdefault(figure["mitigation_id"], []).append(figure)
@@ -110,5 +114,5 @@ def _wide_csv(tables) -> str:
         base = [row[c] for c in columns]
         figures = by_mitigation.get(row["id"]) or [dict.fromkeys(FIGURE_COLUMNS, "")]
         for figure in figures:
-            writer.writerow(base + [figure[c] for c in FIGURE_COLUMNS])
+            writer.writerow([safe_cell(v) for v in base + [figure[c] for c in FIGURE_COLUMNS]])
     return out.getvalue()

@@ -5,6 +5,8 @@ import csv
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
+from portal.lib.spreadsheet import safe_cell
+
 CSV_COLUMNS = [
     "id",
     "created_at",
@@ -32,14 +34,6 @@ class _Echo:
         return value
 
 
-def _cell(value):
-    """Text safe to open in a spreadsheet (no formulas)."""
-    text = "" if value is None else str(value)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
-
-
 def _csv_rows(queryset):
     writer = csv.writer(_Echo())
     yield "\ufeff" + writer.writerow(CSV_COLUMNS)
@@ -49,7 +43,7 @@ def _csv_rows(queryset):
     for item in rows:
         yield writer.writerow(
             [
-                _cell(v)
+                safe_cell(v)
                 for v in [
                     item.pk,
                     timezone.localtime(item.created_at).isoformat(timespec="seconds"),
