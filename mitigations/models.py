@@ -9,6 +9,7 @@ import re
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 from django.utils.text import slugify
@@ -19,6 +20,21 @@ from portal.lib import access
 
 # A taxonomy code: 1, 1.2 or 1.2.3 (three levels at most).
 TAXONOMY_CODE = re.compile(r"[0-9]+(\.[0-9]+){0,2}")
+
+MITIGATION_CODE = re.compile(r"[A-Za-z0-9_-]+")
+MITIGATION_CODE_RULE = "use only letters, digits, '-' and '_'"
+
+
+def validate_mitigation_code(value):
+    """A mitigation's id (`code`): letters, digits, '-' and '_' only. It is part of URLs (the
+    page's slug, /mitigations/<code>/, the feedback form's address) and of imports.
+
+    The one check for it: the admin's form runs it as the field's validator, the importer
+    calls it for the `id` column."""
+    if not isinstance(value, str) or not MITIGATION_CODE.fullmatch(value):
+        raise ValidationError(
+            f"This is not a valid id: {MITIGATION_CODE_RULE}.", code="invalid_code"
+        )
 
 
 def code_sort_key(code: str) -> str:
@@ -182,7 +198,13 @@ class Mitigation(models.Model):
         CLASSIFIER = "classifier", "Automatic classifier"
         HUMAN = "human", "Human"
 
-    code = models.CharField("id", max_length=20, unique=True, help_text="Stable id, e.g. A1427")
+    code = models.CharField(
+        "id",
+        max_length=20,
+        unique=True,
+        validators=[validate_mitigation_code],
+        help_text="Stable id, e.g. A1427 (letters, digits, '-' and '_')",
+    )
     name = models.CharField(max_length=300)
     slug = models.SlugField(max_length=200, unique=True)
     definition = models.TextField()

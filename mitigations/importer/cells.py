@@ -12,7 +12,15 @@ from django.core.validators import URLValidator
 
 from mitigations.dataset import FACET_TABLES, LIST_SEPARATOR, REQUIRED
 from mitigations.importer.problems import Problems, Row, Table, quote
-from mitigations.models import TAXONOMY_CODE, Figure, Mitigation, SourceDocument, TaxonomyCategory
+from mitigations.models import (
+    MITIGATION_CODE_RULE,
+    TAXONOMY_CODE,
+    Figure,
+    Mitigation,
+    SourceDocument,
+    TaxonomyCategory,
+    validate_mitigation_code,
+)
 
 MAX_CELL_CHARS = 100_000
 KEY = re.compile(r"[A-Za-z0-9_-]+")
@@ -45,6 +53,21 @@ def _key(max_length: int):
     def convert(value: str) -> str:
         if not KEY.fullmatch(value):
             raise _Bad(f"{quote(value)} is not a valid id: use only letters, digits, '-' and '_'")
+        if len(value) > max_length:
+            raise _Bad(f"the id is {len(value)} characters long; at most {max_length} allowed")
+        return value
+
+    return convert
+
+
+def _mitigation_code(max_length: int):
+    """A mitigation's id: the model's own validator decides (the admin uses it too)."""
+
+    def convert(value: str) -> str:
+        try:
+            validate_mitigation_code(value)
+        except ValidationError as exc:
+            raise _Bad(f"{quote(value)} is not a valid id: {MITIGATION_CODE_RULE}") from exc
         if len(value) > max_length:
             raise _Bad(f"the id is {len(value)} characters long; at most {max_length} allowed")
         return value
@@ -181,7 +204,7 @@ def column_converters() -> dict[str, dict[str, _Column]]:
             "abstract": _Column(text),
         },
         "mitigations": {
-            "id": _Column(_key(code_len)),
+            "id": _Column(_mitigation_code(code_len)),
             "name": _Column(_text(_max_length(m, "name"))),
             "definition": _Column(text),
             "additional_information": _Column(text),
@@ -195,12 +218,12 @@ def column_converters() -> dict[str, dict[str, _Column]]:
             "rmf_primary": _Column(facet_name, None),
             "rmf_other": _Column(_list(facet_name), []),
             "source_ids": _Column(_list(source_key), []),
-            "related_ids": _Column(_list(_key(code_len)), []),
+            "related_ids": _Column(_list(_mitigation_code(code_len)), []),
             "status": _Column(_choice(m.Status), m.Status.POLISHING.value),
-            "previous_codes": _Column(_list(_key(code_len)), []),
+            "previous_codes": _Column(_list(_mitigation_code(code_len)), []),
         },
         "figures": {
-            "mitigation_id": _Column(_key(code_len)),
+            "mitigation_id": _Column(_mitigation_code(code_len)),
             "key": _Column(_key(_max_length(Figure, "key"))),
             "label": _Column(_text(_max_length(Figure, "label"))),
             "value": _Column(
