@@ -1,4 +1,5 @@
-"""Cross-cutting middleware: request size limits, extra security headers, idle timeout."""
+"""Cross-cutting middleware: request size limits, extra security headers, idle timeout,
+no browser caching of signed-in responses."""
 
 import time
 
@@ -6,6 +7,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.shortcuts import render
+from django.utils.cache import get_max_age, patch_cache_control
 
 
 def _has_nul(meta) -> bool:
@@ -70,3 +72,39 @@ class IdleTimeoutMiddleware:
                 # Writing at most once a minute keeps sessions from being saved on every hit.
                 request.session[self.KEY] = now
         return self.get_response(request)
+
+
+class SignedInNoStoreMiddleware:
+    """Responses to signed-in users are never stored by the browser; signing out clears it.
+
+    Anything rendered for a signed-in user may hold what only their role may see
+    (preliminary and embargoed figures, drafts, the reviewers' thread), so it is sent
+    `Cache-Control: private, no-store`: the back button or a later user of the same browser
+    cannot bring it back from the disk cache after sign-out. The response that signs a user
+    out (the sign-out view, the idle timeout) also sends `Clear-Site-Data: "cache"`, which
+    drops what the browser kept from before (pages cached by an older release included).
+
+    Listed after AuthenticationMiddleware and before IdleTimeoutMiddleware (whose sign-out
+    it must see).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        signed_in = bool(user is not None and user.is_authenticated)
+        response = self.get_response(request)
+        still_signed_in = bool(request.user.is_authenticated)
+        if signed_in or still_signed_in:
+            if get_max_age(response):
+                del response["Cache-Control"]  # a shared max-age must not survive
+            patch_cache_control(response, private=True, no_store=True)
+            response.headers["Cache-Control"] = ", ".join(
+                part.strip()
+                for part in response["Cache-Control"].split(",")
+                if part.strip().lower() not in ("no-cache", "public")
+            )
+        if signed_in and not still_signed_in:
+            response.headers["Clear-Site-Data"] = '"cache"'
+        return response
