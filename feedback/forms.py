@@ -21,20 +21,37 @@ DATALIST_ID = "fb-taxonomy-codes"
 UNREADABLE = "\ufffd"
 
 
-def sign_page(mitigation, version) -> str:
-    """The page and the version the reader saw, signed so it cannot be altered."""
-    return signing.dumps([mitigation.pk, version], salt=PAGE_SALT, compress=False)
+def _page_signer(mitigation):
+    # The page's database id is in the salt, not in the value: a form for one page does not
+    # fit another, and the HTML shows no id.
+    return signing.Signer(salt=f"{PAGE_SALT}:{mitigation.pk}", algorithm="sha256")
+
+
+def sign_page(mitigation) -> str:
+    """The version of the page the reader saw, as an opaque token for the form.
+
+    `<public version>.<HMAC>`: the public version counts the changes readers can see on this
+    page only (no database id, no global counter, nothing that moves when a draft or a
+    hidden figure is saved); the HMAC binds it to the page and keeps it from being altered.
+    """
+    return _page_signer(mitigation).sign(str(mitigation.public_version)).replace(":", ".", 1)
 
 
 def read_page(value, mitigation):
-    """The signed page version for this mitigation, or None when the value is not ours."""
+    """{"version": history id of the page as the reader saw it} for a token of this page,
+    or None when the value is not ours. The history id stays internal (the admin's diff)."""
+    if not isinstance(value, str) or len(value) > 200:
+        return None
     try:
-        pk, version = signing.loads(value, salt=PAGE_SALT)
-    except (signing.BadSignature, TypeError, ValueError):
+        version = _page_signer(mitigation).unsign(value.replace(".", ":", 1))
+    except signing.BadSignature:
         return None
-    if pk != mitigation.pk or not (version is None or isinstance(version, int)):
+    if not version.isascii() or not version.isdigit() or len(version) > 9:
         return None
-    return {"version": version}
+    version = int(version)
+    if version > mitigation.public_version:
+        return None
+    return {"version": mitigation.history_id_for(version)}
 
 
 class FeedbackForm(forms.Form):

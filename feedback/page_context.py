@@ -13,10 +13,11 @@ THREAD_LIMIT = 200
 
 
 def page_form(request, mitigation, data=None):
-    """The feedback form for a page: a fresh stamp (a marker on cached pages), signed version."""
+    """The feedback form for a page: a fresh stamp (a marker on cached pages), the page's
+    version as an opaque token."""
     initial = {
         "stamp": fresh_value(request, "feedback_stamp"),
-        "page": sign_page(mitigation, mitigation.version),
+        "page": sign_page(mitigation),
     }
     return FeedbackForm(data, user=request.user, mitigation=mitigation, initial=initial)
 

@@ -100,7 +100,8 @@ def general(request):
     return render_form(form)
 
 
-# Pages feedback was posted to: (code, policy variant) -> (data version, until, id, slug).
+# Pages feedback was posted to: (code, policy variant) -> (data version, until, id, slug,
+# public version).
 # Valid while the catalogue's data version (bumped on every catalogue change, as for the page
 # cache) is unchanged, and at most PAGE_MEMO_SECONDS.
 _posted_to: dict[tuple, tuple] = {}
@@ -110,8 +111,8 @@ PAGE_MEMO_SIZE = 5000
 
 def _page_to_post_to(request, code):
     """The page a POST to /feedback/on/CODE/ is about, as far as storing feedback needs it:
-    its id and slug (for the reviewers' thread version in feedback/page_context.py), other columns
-    deferred; 404 unless the user may see it.
+    its id and slug (for the reviewers' thread version in feedback/page_context.py) and public
+    version (the form's page token), other columns deferred; 404 unless the user may see it.
 
     Remembered per process under the catalogue's data version, like the page cache (which
     serves the form to the same users): one cache read instead of a query per post."""
@@ -119,14 +120,15 @@ def _page_to_post_to(request, code):
     key = (code, variant(request.user))
     known = _posted_to.get(key)
     if known is not None and known[0] == version and known[1] > now:
-        fields = [Mitigation._meta.pk.attname, "slug"]
+        fields = [Mitigation._meta.pk.attname, "slug", "public_version"]
         return Mitigation.from_db(DEFAULT_DB_ALIAS, fields, known[2:])
     found = get_object_or_404(
-        Mitigation.objects.visible_to(request.user).only("pk", "slug"), code=code
+        Mitigation.objects.visible_to(request.user).only("pk", "slug", "public_version"),
+        code=code,
     )
     if len(_posted_to) >= PAGE_MEMO_SIZE:
         _posted_to.clear()
-    _posted_to[key] = (version, now + PAGE_MEMO_SECONDS, found.pk, found.slug)
+    _posted_to[key] = (version, now + PAGE_MEMO_SECONDS, found.pk, found.slug, found.public_version)
     return found
 
 

@@ -171,7 +171,7 @@ class MitigationAdmin(
         "sources",
         "related",
     )  # fmt: skip
-    readonly_fields = ("created_at", "updated_at")
+    readonly_fields = ("created_at", "updated_at", "public_updated_at", "public_version")
     fieldsets = (
         (None, {"fields": ("code", "name", "slug", "status", "category")}),
         ("Text", {"fields": ("definition", "additional_information")}),
@@ -187,7 +187,15 @@ class MitigationAdmin(
             },
         ),
         ("Links", {"fields": ("sources", "related")}),
-        ("Dates", {"fields": ("created_at", "updated_at")}),
+        (
+            "Dates",
+            {
+                "fields": ("created_at", "updated_at", "public_updated_at", "public_version"),
+                "description": "“Updated” counts every change; “public updated” and the "
+                "public version only changes readers can see (not preliminary or "
+                "embargoed figures).",
+            },
+        ),
     )
     inlines = [FigureInline]
     history_list_display = ["status"]

@@ -7,7 +7,7 @@ class MitigationsConfig(AppConfig):
 
     def ready(self):
         # Models exist only once the registry is ready: Django's idiom for ready().
-        from mitigations import models
+        from mitigations import models, page_dates
         from portal.lib.page_cache import connect_invalidation
 
         connect_invalidation(
@@ -19,3 +19,4 @@ class MitigationsConfig(AppConfig):
             models.Mitigation,
             models.Figure,
         )
+        page_dates.connect()

@@ -6,6 +6,7 @@ from django.utils.feedgenerator import Atom1Feed
 
 from mitigations.exports import private_or_public
 from mitigations.models import Mitigation
+from portal.lib import access
 
 
 class RecentFeed(Feed):
@@ -24,7 +25,7 @@ class RecentFeed(Feed):
         return (
             Mitigation.objects.visible_to(self.request_user)
             .select_related("category")
-            .order_by("-updated_at")[:50]
+            .order_by(f"-{access.updated_field(self.request_user)}")[:50]
         )
 
     def item_title(self, item):
@@ -34,7 +35,7 @@ class RecentFeed(Feed):
         return item.definition
 
     def item_updateddate(self, item):
-        return item.updated_at
+        return access.updated_at(item, self.request_user)
 
     def item_pubdate(self, item):
         return item.created_at

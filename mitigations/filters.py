@@ -18,7 +18,7 @@ from portal.lib import access
 SORTS = {
     "relevance": ("Relevance", None),
     "name": ("Name (A–Z)", ("name",)),
-    "-updated": ("Recently updated", ("-updated_at", "name")),
+    "-updated": ("Recently updated", ("-updated", "name")),  # the user's date (access.py)
     "code": ("Taxonomy code", ("category__sort_key", "name")),
 }
 
@@ -88,6 +88,7 @@ class MitigationFilter(django_filters.FilterSet):
 
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.user = user
         statuses = [
             (value, label)
             for value, label in Mitigation.Status.choices
@@ -126,7 +127,10 @@ class MitigationFilter(django_filters.FilterSet):
 
     def filter_sort(self, queryset, name, value):
         order = SORTS.get(value, (None, None))[1]
-        return queryset.order_by(*order) if order else queryset
+        if not order:
+            return queryset
+        updated = f"-{access.updated_field(self.user)}"
+        return queryset.order_by(*(updated if o == "-updated" else o for o in order))
 
     def filter_queryset(self, queryset):
         queryset = super().filter_queryset(queryset)

@@ -11,7 +11,9 @@ from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import F
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.text import slugify
 from simple_history.models import HistoricalRecords
 
@@ -35,6 +37,11 @@ def validate_mitigation_code(value):
         raise ValidationError(
             f"This is not a valid id: {MITIGATION_CODE_RULE}.", code="invalid_code"
         )
+
+
+def _chunks(items, size=1000):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def code_sort_key(code: str) -> str:
@@ -183,6 +190,7 @@ class MitigationQuerySet(models.QuerySet):
             "definition",
             "status",
             "updated_at",
+            "public_updated_at",
             "category__code",
             "category__name",
         )
@@ -234,11 +242,19 @@ class Mitigation(models.Model):
         max_length=20, choices=Status.choices, default=Status.POLISHING, db_index=True
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Any change, hidden figures included: shown to those who see everything on the page.
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    # Changes everyone who may see the page can see (its fields, links and unrestricted
+    # figures): the date and version shown to readers (portal/lib/access.py decides who
+    # sees which). Moved by `touch_public` only, never by an edit of a hidden figure.
+    public_updated_at = models.DateTimeField(default=timezone.now, db_index=True, editable=False)
+    public_version = models.PositiveIntegerField(default=1, editable=False)
     # Maintained by a PostgreSQL trigger (see migrations); unused on SQLite.
     search_vector = SearchVectorField(null=True, editable=False)
 
-    history = HistoricalRecords(excluded_fields=["search_vector", "updated_at", "created_at"])
+    history = HistoricalRecords(
+        excluded_fields=["search_vector", "updated_at", "created_at", "public_updated_at"]
+    )
     objects = MitigationQuerySet.as_manager()
 
     class Meta:
@@ -259,10 +275,59 @@ class Mitigation(models.Model):
     def __str__(self):
         return f"{self.code} {self.name}"
 
+    # Fields whose change is a change of the page for everyone who may see it.
+    NOT_CONTENT = frozenset(
+        {"id", "created_at", "updated_at", "public_updated_at", "public_version", "search_vector"}
+    )
+
     def save(self, *args, **kwargs):
         if not self.slug:
             self.slug = self.make_slug(self.name, self.code)
+        if not self._state.adding and self.pk is not None:
+            self._keep_public_state(kwargs)
         super().save(*args, **kwargs)
+
+    def _keep_public_state(self, kwargs):
+        """Move the public date and version when this save changes a field readers see;
+        otherwise keep the stored ones (this instance may hold older values: a figure or a
+        link may have moved them since it was loaded). One query against the stored row."""
+        names = [
+            f.attname
+            for f in self._meta.concrete_fields
+            if f.name not in self.NOT_CONTENT and not f.primary_key
+        ]
+        stored = (
+            type(self)
+            ._base_manager.filter(pk=self.pk)
+            .values(*names, "public_version", "public_updated_at")
+            .first()
+        )
+        if stored is None:
+            return
+        if any(stored[name] != getattr(self, name) for name in names):
+            self.public_version = stored["public_version"] + 1
+            self.public_updated_at = timezone.now()
+            fields = kwargs.get("update_fields")
+            if fields is not None:
+                kwargs["update_fields"] = {*fields, "public_updated_at", "public_version"}
+        else:
+            self.public_version = stored["public_version"]
+            self.public_updated_at = stored["public_updated_at"]
+
+    @classmethod
+    def touch(cls, pks, public_pks=(), now=None):
+        """Changes to these pages that are not saves of the page itself (figures, links):
+        `updated_at` moves for all of `pks`, the public date and version only for
+        `public_pks` (changes readers can see). No history record: those hold page fields."""
+        now = now or timezone.now()
+        public_pks = set(public_pks)
+        hidden_pks = set(pks) - public_pks
+        for chunk in _chunks(sorted(public_pks)):
+            cls._base_manager.filter(pk__in=chunk).update(
+                updated_at=now, public_updated_at=now, public_version=F("public_version") + 1
+            )
+        for chunk in _chunks(sorted(hidden_pks)):
+            cls._base_manager.filter(pk__in=chunk).update(updated_at=now)
 
     @classmethod
     def make_slug(cls, name: str, code: str) -> str:
@@ -280,9 +345,19 @@ class Mitigation(models.Model):
 
     @property
     def version(self):
-        """The page version: the id of its newest history record (None before any)."""
+        """The page's newest history record (None before any): internal, for the admin's
+        diffs; never shown to readers (they see `public_version`)."""
         latest = self.history.order_by("-history_id").values_list("history_id", flat=True)
         return latest.first()
+
+    def history_id_for(self, public_version: int):
+        """The newest history record with the page as readers saw it at `public_version`."""
+        return (
+            self.history.filter(public_version__lte=public_version)
+            .order_by("-history_id")
+            .values_list("history_id", flat=True)
+            .first()
+        )
 
 
 class FigureQuerySet(models.QuerySet):

@@ -4,6 +4,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.contrib.sitemaps import Sitemap
 
 from mitigations.models import Mitigation
+from portal.lib import access
 
 
 class MitigationSitemap(Sitemap):
@@ -14,8 +15,8 @@ class MitigationSitemap(Sitemap):
         return (
             Mitigation.objects.visible_to(AnonymousUser())
             .order_by("code")
-            .only("slug", "updated_at")
+            .only("slug", "public_updated_at")
         )
 
     def lastmod(self, item):
-        return item.updated_at
+        return access.updated_at(item, AnonymousUser())

@@ -66,7 +66,7 @@ def home(request):
             .distinct()
             .count(),
             "tree": _category_tree(request.user),
-            "recent": visible.for_list().order_by("-updated_at")[:5],
+            "recent": visible.for_list().order_by(f"-{access.updated_field(request.user)}")[:5],
         },
     )
 
@@ -183,6 +183,7 @@ def mitigation_detail(request, slug):
             meta["restricted_view_of"] = mitigation.pk
     context = {
         "mitigation": mitigation,
+        "updated": access.updated_at(mitigation, user),
         "ancestors": mitigation.category.ancestors(),
         "additional_html": render_markdown(mitigation.additional_information),
         "figures": figures,

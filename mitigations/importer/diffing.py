@@ -16,6 +16,7 @@ from mitigations.importer.plan import (
 from mitigations.importer.progress import ticker
 from mitigations.importer.queries import filter_in
 from mitigations.models import Figure, Mitigation, SourceDocument, TaxonomyCategory
+from portal.lib import access
 
 
 def diff(plan: Plan):
@@ -211,11 +212,23 @@ def _diff_figures(plan: Plan):
         if current is None:
             plan.creates["figures"].append((code, values))
             _count(plan, "figures", created=1)
+            _figure_changed(plan, pks.get(code), None, Figure(**values))
         elif any(f in values and current[f] != values[f] for f in compared):
-            _apply(plan, "figures", Figure(**current), values, compared)
+            before, after = Figure(**current), Figure(**current)
+            _apply(plan, "figures", after, values, compared)
             _count(plan, "figures", updated=1)
+            _figure_changed(plan, pks.get(code), before, after)
         else:
             _count(plan, "figures", unchanged=1)
+
+
+def _figure_changed(plan: Plan, page_pk, before, after):
+    """Remember a figure change of an existing page (its dates move when it is written)."""
+    if page_pk is None:
+        return  # a new page: its dates are the import's
+    plan.figure_pages.add(page_pk)
+    if access.figure_change_is_visible(before, after):
+        plan.public_figure_pages.add(page_pk)
 
 
 def _new_category(code: str, name: str, description: str) -> TaxonomyCategory:

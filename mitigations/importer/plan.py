@@ -71,6 +71,10 @@ class Plan:
         self.link_adds: dict[str, list[tuple[str, str]]] = defaultdict(list)
         self.link_removes: dict[str, list[int]] = defaultdict(list)
         self.mitigation_changes: dict[str, tuple[set[str], dict]] = {}
+        # Existing pages (pks) whose figures change: all of them, and those readers can see
+        # (their public date and version move; portal/lib/access.py decides).
+        self.figure_pages: set[int] = set()
+        self.public_figure_pages: set[int] = set()
 
     def good(self, table: str) -> list[Record]:
         """Records of `table` (an empty list when the dataset lacks it)."""

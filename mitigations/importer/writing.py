@@ -50,6 +50,12 @@ def write(plan: Plan, user, reason: str):
         writer.create(Figure, batch)
     for batch in _batches(plan, "updating figures", plan.updates["figures"]):
         bulk_update_with_history(batch, Figure, sorted(plan.update_fields["figures"]), **history)
+    # Pages whose only change is a figure: `updated_at` moves, the public date and version
+    # only when readers can see the figure (portal/lib/access.py decides).
+    moved = {obj.pk for obj in plan.updates["mitigations"]}
+    Mitigation.touch(
+        plan.figure_pages - moved, public_pks=plan.public_figure_pages - moved, now=now
+    )
 
 
 def _batches(plan: Plan, step, objs):
@@ -93,7 +99,11 @@ def _write_mitigations(plan: Plan, writer: RowWriter, history, category_pks, fac
     new = []
     for record in plan.creates["mitigations"]:
         values = record.values
-        item = {"code": values["id"], "category_id": category_pks[values["taxonomy_code"]]}
+        item = {
+            "code": values["id"],
+            "category_id": category_pks[values["taxonomy_code"]],
+            "public_updated_at": writer.date,
+        }
         item.update((name, values[name]) for name in SIMPLE_MITIGATION_FIELDS if name in values)
         for col, table in PRIMARY_FACETS.items():
             if values.get(col) is not None:
@@ -113,8 +123,14 @@ def _write_mitigations(plan: Plan, writer: RowWriter, history, category_pks, fac
                 setattr(obj, f"{col}_id", facet_pks[table][values[col]])
             elif col in changed:
                 setattr(obj, f"{col}_id", None)
-        obj.updated_at = writer.date
-    fields = {"updated_at", *plan.update_fields["mitigations"]}
+        obj.updated_at = obj.public_updated_at = writer.date
+        obj.public_version += 1  # every column of a page is visible to its readers
+    fields = {
+        "updated_at",
+        "public_updated_at",
+        "public_version",
+        *plan.update_fields["mitigations"],
+    }
     for batch in _batches(plan, "updating mitigations", updated):
         bulk_update_with_history(batch, Mitigation, sorted(fields), **history)
 

@@ -156,11 +156,34 @@ def visible_figures(queryset, user, now=None):
     return queryset.exclude(restricted_q(now))
 
 
+def figure_change_is_visible(before, after, now=None) -> bool:
+    """Whether changing a figure from `before` to `after` (either None: created, deleted)
+    changes its page for readers: only if the figure was or is unrestricted. Editing a
+    preliminary or embargoed figure that stays so moves neither the page's public date nor
+    its public version (see `updated_field`)."""
+    return any(f is not None and not figure_is_restricted(f, now) for f in (before, after))
+
+
 def hidden_figures(queryset, user, now=None):
     """Figures withheld from the user (only ever counted, for the sign-in notice)."""
     if can_see_restricted_figures(user):
         return queryset.none()
     return queryset.filter(restricted_q(now))
+
+
+def updated_field(user) -> str:
+    """The "updated" date a user is shown and can sort by.
+
+    Those who see restricted figures see every change (`updated_at`); everyone else sees
+    `public_updated_at`, which moves only with changes they can see (page fields, links,
+    unrestricted figures; see `figure_change_is_visible`), so the feed, "Recently updated",
+    `sort=-updated` and the page's date never reveal an edit of a hidden figure. (A lifting
+    embargo does not move it: the page's text did not change.)"""
+    return "updated_at" if can_see_restricted_figures(user) else "public_updated_at"
+
+
+def updated_at(mitigation, user):
+    return getattr(mitigation, updated_field(user))
 
 
 def next_embargo_change(now=None):

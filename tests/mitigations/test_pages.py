@@ -150,6 +150,7 @@ def test_unknown_filter_values_are_a_message_not_an_error(catalogue, reader_clie
 def test_sort_by_name_and_by_update(catalogue, reader_client):
     body = reader_client.get("/mitigations/?sort=name").content.decode()
     assert body.index("Third party") < body.index(">Unlearning<")
+    catalogue["audits"].definition += " Now with more detail."  # a change readers can see
     catalogue["audits"].save()
     body = reader_client.get("/mitigations/?sort=-updated").content.decode()
     assert body.index("Third party") < body.index(">Unlearning<")
