@@ -1,6 +1,7 @@
 """The feedback form (used on every mitigation page and on the general feedback page)."""
 
 import re
+import unicodedata
 
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Div, Field, Fieldset, Layout
@@ -52,6 +53,16 @@ def read_page(value, mitigation):
     if version > mitigation.public_version:
         return None
     return {"version": mitigation.history_id_for(version)}
+
+
+def has_control_characters(text: str) -> bool:
+    """Line breaks (any kind: CR, LF, U+2028, U+2029, NEL, …), tabs and other control or
+    format characters (bidirectional overrides included; zero-width joiners, which some
+    scripts need, are allowed)."""
+    return any(
+        unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") and c not in "\u200c\u200d"
+        for c in text
+    )
 
 
 class FeedbackForm(forms.Form):
@@ -149,6 +160,17 @@ class FeedbackForm(forms.Form):
                 params={"max": antispam.max_links(), "n": links},
             )
         return comment
+
+    def clean_name(self):
+        """One line of plain text: it is shown in the editors' mail and the reviewers'
+        thread, where a line break or control character could pass for the portal's text."""
+        name = self.cleaned_data.get("name", "")
+        if has_control_characters(name):
+            raise forms.ValidationError(
+                "Please give your name on one line, without line breaks or control characters.",
+                code="control_characters",
+            )
+        return name.strip()
 
     def clean_proposed_category(self):
         code = self.cleaned_data["proposed_category"].strip()

@@ -3,6 +3,7 @@
 import secrets
 
 from django.conf import settings
+from django.core import signing
 from django.db import models
 from django.db.models import Case, F, Value, When
 from django.urls import reverse
@@ -180,3 +181,56 @@ class Feedback(models.Model):
         if self.user_id:
             return self.user.get_full_name() or self.user.get_username()
         return self.name or "Anonymous"
+
+
+class ContactAddress(models.Model):
+    """An email address an anonymous submitter gave for updates, and whether its owner has
+    confirmed it (double opt-in).
+
+    Anyone can type any address into the form, so the first mail to an address only asks
+    it to confirm (a fixed text, nothing the submitter wrote); updates about feedback go
+    to confirmed addresses only. Account addresses (set by the editors) need no
+    confirmation. Addresses are kept lower-cased."""
+
+    email = models.EmailField(unique=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    asked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "contact address"
+
+    def __str__(self):
+        return self.email
+
+    @staticmethod
+    def normalise(email: str) -> str:
+        return (email or "").strip().lower()
+
+    @classmethod
+    def is_confirmed(cls, email: str) -> bool:
+        return cls.objects.filter(email=cls.normalise(email), confirmed_at__isnull=False).exists()
+
+    # --- the confirmation link ----------------------------------------------------------
+
+    SALT = "feedback.contact-address"
+
+    @classmethod
+    def token_for(cls, email: str) -> str:
+        return signing.TimestampSigner(salt=cls.SALT, algorithm="sha256").sign_object(
+            {"e": cls.normalise(email)}
+        )
+
+    @classmethod
+    def email_from_token(cls, token: str) -> str | None:
+        """The address a confirmation token was made for, or None (altered, expired)."""
+        if not isinstance(token, str) or len(token) > 600:
+            return None
+        try:
+            data = signing.TimestampSigner(salt=cls.SALT, algorithm="sha256").unsign_object(
+                token, max_age=settings.FEEDBACK_CONFIRM_DAYS * 24 * 60 * 60
+            )
+        except (signing.BadSignature, ValueError, TypeError):
+            return None
+        email = data.get("e") if isinstance(data, dict) else None
+        return email if isinstance(email, str) and email else None

@@ -9,6 +9,11 @@
 - A submitter who left an email address (or signed in) and agreed to be contacted gets one
   email when their feedback is addressed or declined, with the public reply and the private
   tracking link.
+- Double opt-in: anyone can type any address into the form, so an address given by an
+  anonymous submitter first gets only a request to confirm it (a fixed text with a signed
+  link, at most once per FEEDBACK_CONFIRM_RESEND_HOURS), and updates go to confirmed
+  addresses only. Account addresses (set by the editors) are trusted as they are.
+- Text people wrote is quoted and delimited in every mail (templatetags/feedback_mail.py).
 
 The tasks take ids (JSON-serialisable arguments, as the database task backend requires) and
 re-read the row, so a worker always sends what was committed.
@@ -22,13 +27,14 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.core.mail import EmailMessage
-from django.db import transaction
+from django.db import models, transaction
 from django.tasks import task
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 
 from feedback import counters
-from feedback.models import Feedback
+from feedback.models import ContactAddress, Feedback
 from portal.lib import access
 
 log = logging.getLogger(__name__)
@@ -101,6 +107,9 @@ def notify_submitter(feedback_id: int, site_url: str = "") -> int:
     address = item.email or (item.user.email if item.user_id else "")
     if not address:
         return 0
+    if item.email and not ContactAddress.is_confirmed(item.email):
+        log.info("feedback #%s: update not sent (address not confirmed)", feedback_id)
+        return 0
     submitter = item.user if item.user_id else AnonymousUser()
     page = item.mitigation if item.mitigation_id else None
     context = {
@@ -115,6 +124,45 @@ def notify_submitter(feedback_id: int, site_url: str = "") -> int:
         ),
         body=render_to_string("feedback/email/resolved.txt", context),
         to=[address],
+    )
+    return message.send()
+
+
+@task
+def ask_to_confirm(email: str, site_url: str = "") -> int:
+    """Ask an address given in the form to confirm it, unless it is confirmed already or
+    was asked within FEEDBACK_CONFIRM_RESEND_HOURS. The mail holds nothing the submitter
+    wrote: a stranger cannot use it to send text to someone else."""
+    email = ContactAddress.normalise(email)
+    if not email:
+        return 0
+    now = timezone.now()
+    resend = now - timezone.timedelta(hours=settings.FEEDBACK_CONFIRM_RESEND_HOURS)
+    address, _ = ContactAddress.objects.get_or_create(email=email)
+    if address.confirmed_at is not None:
+        return 0
+    # Claimed in one statement: two workers never both send.
+    claimed = (
+        ContactAddress.objects.filter(pk=address.pk, confirmed_at__isnull=True)
+        .filter(models.Q(asked_at__isnull=True) | models.Q(asked_at__lt=resend))
+        .update(asked_at=now)
+    )
+    if not claimed:
+        return 0
+    if not _count_this_hour("confirm") <= _cap():
+        log.warning("address confirmation skipped (hourly cap reached)")
+        ContactAddress.objects.filter(pk=address.pk).update(asked_at=address.asked_at)
+        return 0
+    context = {
+        "site_name": settings.SITE_NAME,
+        "days": settings.FEEDBACK_CONFIRM_DAYS,
+        "confirm_url": _site_url(site_url)
+        + reverse("feedback:confirm", args=[ContactAddress.token_for(email)]),
+    }
+    message = EmailMessage(
+        subject=_one_line(f"[{settings.SITE_NAME}] Please confirm your email address"),
+        body=render_to_string("feedback/email/confirm_address.txt", context),
+        to=[email],
     )
     return message.send()
 
@@ -142,8 +190,11 @@ def _queue_editor_mail(feedback_id, site_url):
 
 
 def feedback_received(item, *, site_url=""):
-    """Tell the editors about new feedback once the transaction that stored it commits."""
+    """Tell the editors about new feedback once the transaction that stored it commits; ask
+    an anonymous submitter's address to confirm itself (if it has not)."""
     transaction.on_commit(partial(_queue_editor_mail, item.pk, site_url))
+    if item.email and item.contact_consent:
+        transaction.on_commit(partial(ask_to_confirm.enqueue, item.email, site_url))
 
 
 def feedback_resolved(item, *, site_url=""):

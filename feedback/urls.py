@@ -5,6 +5,7 @@ from feedback import views
 app_name = "feedback"
 
 TRACKING_ID = r"(?P<token>[A-Za-z0-9_-]{20,64})"
+CONFIRM_TOKEN = r"(?P<token>[A-Za-z0-9_:-]{20,600})"  # noqa: S105 (a URL pattern)
 
 urlpatterns = [
     path("", views.general, name="general"),
@@ -12,4 +13,5 @@ urlpatterns = [
     path("thanks/", views.thanks, name="thanks_generic"),
     re_path(rf"^thanks/{TRACKING_ID}/$", views.thanks, name="thanks"),
     re_path(rf"^t/{TRACKING_ID}/$", views.track, name="track"),
+    re_path(rf"^confirm/{CONFIRM_TOKEN}/$", views.confirm_address, name="confirm"),
 ]

@@ -10,12 +10,13 @@ import time
 from django.db import DEFAULT_DB_ALIAS
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from feedback import antispam, services
 from feedback.forms import FeedbackForm
-from feedback.models import Feedback
+from feedback.models import ContactAddress, Feedback
 from feedback.page_context import page_form
 from mitigations.models import Mitigation
 from portal.lib import access
@@ -176,6 +177,9 @@ def thanks(request, token=None):
                 "item": item,
                 "page": _page_if_visible(item, request.user) if item else None,
                 "track_url": request.build_absolute_uri(item.get_absolute_url()) if item else "",
+                "address_confirmed": bool(
+                    item and item.email and ContactAddress.is_confirmed(item.email)
+                ),
             },
         )
     )
@@ -199,4 +203,26 @@ def track(request, token):
                 "page": _page_if_visible(item, request.user),
             },
         )
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+def confirm_address(request, token):
+    """The link in the confirmation mail: GET shows a button, POST confirms (mail scanners
+    that follow links confirm nothing)."""
+    email = ContactAddress.email_from_token(token)
+    if email is None:
+        response = render(request, "feedback/confirm.html", {"invalid": True}, status=400)
+        return _private(response)
+    confirmed = ContactAddress.is_confirmed(email)
+    if request.method == "POST" and not confirmed:
+        address, _ = ContactAddress.objects.get_or_create(email=email)
+        ContactAddress.objects.filter(pk=address.pk, confirmed_at__isnull=True).update(
+            confirmed_at=timezone.now()
+        )
+        log.info("contact address confirmed")
+        confirmed = True
+    return _private(
+        render(request, "feedback/confirm.html", {"email": email, "confirmed": confirmed})
     )

@@ -306,6 +306,10 @@ FEEDBACK_MIN_SECONDS = env.int("FEEDBACK_MIN_SECONDS", default=3)
 FEEDBACK_MAX_AGE = env.int("FEEDBACK_MAX_AGE", default=2 * 60 * 60)
 FEEDBACK_MAX_LINKS = env.int("FEEDBACK_MAX_LINKS", default=3)
 FEEDBACK_NOTIFY_MAX_PER_HOUR = env.int("FEEDBACK_NOTIFY_MAX_PER_HOUR", default=60)
+# Double opt-in of submitters' addresses: how long a confirmation link works, and how often
+# one address may be asked to confirm (a stranger cannot make the portal mail it more).
+FEEDBACK_CONFIRM_DAYS = env.int("FEEDBACK_CONFIRM_DAYS", default=30)
+FEEDBACK_CONFIRM_RESEND_HOURS = env.int("FEEDBACK_CONFIRM_RESEND_HOURS", default=24)
 # scope -> [(max posts, window seconds), ...]. "ip": anonymous visitors by hashed address;
 # "user": signed-in accounts (invited, so counted per account, not per address).
 FEEDBACK_RATE_LIMITS = {

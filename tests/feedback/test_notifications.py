@@ -9,9 +9,10 @@ from django.db import transaction
 from django.tasks import Task
 from django.tasks.signals import task_enqueued
 from django.urls import reverse
+from django.utils import timezone
 
 from feedback import notifications, services
-from feedback.models import Feedback
+from feedback.models import ContactAddress, Feedback
 from tests.factories import FeedbackFactory, MitigationFactory, UserFactory
 from tests.feedback.conftest import fill
 
@@ -34,6 +35,12 @@ def enqueued():
     task_enqueued.connect(receiver)
     yield seen
     task_enqueued.disconnect(receiver)
+
+
+@pytest.fixture
+def ada_confirmed():
+    """ada@example.org confirmed her address (double opt-in, tests/feedback/test_mail_safety.py)."""
+    return ContactAddress.objects.create(email="ada@example.org", confirmed_at=timezone.now())
 
 
 def submit(**kwargs):
@@ -151,7 +158,9 @@ def test_editor_task_is_queued_when_the_cache_cannot_count(
     assert enqueued == ["notify_editors"]
 
 
-def test_submitter_mailed_once_when_resolved(editor, django_capture_on_commit_callbacks, enqueued):
+def test_submitter_mailed_once_when_resolved(
+    editor, django_capture_on_commit_callbacks, enqueued, ada_confirmed
+):
     item = FeedbackFactory(email="ada@example.org", contact_consent=True)
     with django_capture_on_commit_callbacks(execute=True):
         services.moderate([item], editor, status="approved")
@@ -193,7 +202,9 @@ def test_signed_in_submitter_mailed_at_account_address(
     assert [m.to for m in mail.outbox] == [[reviewer.email]]
 
 
-def test_admin_action_mails_after_commit(editor_client, django_capture_on_commit_callbacks):
+def test_admin_action_mails_after_commit(
+    editor_client, django_capture_on_commit_callbacks, ada_confirmed
+):
     item = FeedbackFactory(email="ada@example.org", contact_consent=True)
     with django_capture_on_commit_callbacks(execute=True):
         editor_client.post(
@@ -212,7 +223,7 @@ def test_admin_action_mails_after_commit(editor_client, django_capture_on_commit
 
 
 def test_resolution_mail_does_not_name_a_page_that_became_a_draft(
-    editor, django_capture_on_commit_callbacks
+    editor, django_capture_on_commit_callbacks, ada_confirmed
 ):
     page = MitigationFactory(name="Soon a draft", status="draft")
     item = FeedbackFactory(mitigation=page, email="ada@example.org", contact_consent=True)
