@@ -32,7 +32,14 @@ from portal.lib.page_cache import register_fresh
 STAMP_SALT = "feedback.antispam.stamp"
 HONEYPOT_FIELD = "website"
 
-URL_RE = re.compile(r"(?:https?://|ftp://|www\.)\S+", re.IGNORECASE)
+# A link: anything with a scheme or www., or a bare domain name (example.com, a.b.example.org,
+# with or without a path), but not an email address (the part after @ is no link).
+URL_RE = re.compile(
+    r"(?:https?://|ftp://|www\.)\S+"
+    r"|(?<![@\w.-])(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]{2,59})"
+    r"(?![\w-])(?:[/?#]\S*)?",
+    re.IGNORECASE,
+)
 
 
 # --- The signed stamp ----------------------------------------------------------------------

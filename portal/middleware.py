@@ -6,7 +6,9 @@ import time
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.http import HttpResponseNotAllowed
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.cache import get_max_age, patch_cache_control
 
 
@@ -14,8 +16,32 @@ def _has_nul(meta) -> bool:
     return "%00" in meta.get("QUERY_STRING", "") or "\x00" in meta.get("QUERY_STRING", "")
 
 
+ALLOWED_METHODS = ("GET", "HEAD", "POST")
+
+
+def _too_large(request, limit):
+    return render(
+        request,
+        "413.html",
+        {"limit_mb": limit // 2**20, "limit_kb": max(1, limit // 1024)},
+        status=413,
+    )
+
+
+def _content_length(request) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return -1
+
+
 class RequestLimitsMiddleware:
     """Refuse oversized bodies before anything reads them; add Permissions-Policy.
+
+    Only GET, HEAD and POST reach the site: any other method (OPTIONS, TRACE, PUT, …) is a
+    bare 405 with `Allow`, without rendering a page (no route of ours takes one). The body
+    limit here is the largest any request may send (MAX_REQUEST_BODY, the admin's dataset
+    import); BodyLimitMiddleware, once the user is known, applies the smaller ones.
 
     A NUL character in the path or the query string is refused too (400): no URL of ours
     has one, and lookups (a path segment, a filter or search parameter, in the site or the
@@ -31,22 +57,54 @@ class RequestLimitsMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = -1
-        if length < 0 or "\x00" in request.path_info or _has_nul(request.META):
+        length = _content_length(request)
+        if request.method not in ALLOWED_METHODS:
+            response = HttpResponseNotAllowed(ALLOWED_METHODS)
+        elif length < 0 or "\x00" in request.path_info or _has_nul(request.META):
             response = render(request, "400.html", status=400)
         elif length > settings.MAX_REQUEST_BODY:
-            response = render(
-                request, "413.html", {"limit_mb": settings.MAX_REQUEST_BODY // 2**20}, status=413
-            )
+            response = _too_large(request, settings.MAX_REQUEST_BODY)
         else:
             response = self.get_response(request)
         response.headers.setdefault("Permissions-Policy", settings.PERMISSIONS_POLICY)
         if not getattr(response, "xframe_options_exempt", False):
             response.headers.setdefault("X-Frame-Options", settings.X_FRAME_OPTIONS)
         return response
+
+
+class BodyLimitMiddleware:
+    """The body limit for who is asking, checked on Content-Length before anything reads
+    the body (listed after AuthenticationMiddleware; nothing before it reads the body).
+
+    Anonymous requests (the feedback form, sign-in, password reset) may send
+    ANONYMOUS_MAX_REQUEST_BODY; signed-in users SIGNED_IN_MAX_REQUEST_BODY (admin forms);
+    only the admin's dataset import takes up to MAX_REQUEST_BODY (checked earlier by
+    RequestLimitsMiddleware). A body without Content-Length is not read at all (Django reads
+    at most Content-Length bytes)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        length = _content_length(request)
+        if length > 0:
+            limit = self.limit_for(request)
+            if length > limit:
+                return _too_large(request, limit)
+        return self.get_response(request)
+
+    @staticmethod
+    def limit_for(request) -> int:
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return min(settings.ANONYMOUS_MAX_REQUEST_BODY, settings.MAX_REQUEST_BODY)
+        if request.path_info in _large_body_paths():
+            return settings.MAX_REQUEST_BODY
+        return min(settings.SIGNED_IN_MAX_REQUEST_BODY, settings.MAX_REQUEST_BODY)
+
+
+def _large_body_paths():
+    return {reverse(name) for name in settings.LARGE_BODY_URL_NAMES}
 
 
 class IdleTimeoutMiddleware:

@@ -71,6 +71,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "portal.middleware.BodyLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "portal.middleware.SignedInNoStoreMiddleware",
     "portal.middleware.IdleTimeoutMiddleware",
@@ -266,7 +267,12 @@ WHITENOISE_USE_FINDERS = DEBUG or TESTING
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024  # form bodies
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # Largest request body accepted at all (dataset uploads in the admin); larger gets 413.
-MAX_REQUEST_BODY = env.int("MAX_REQUEST_BODY", default=60 * 1024 * 1024)
+MAX_REQUEST_BODY = env.int("MAX_REQUEST_BODY", default=60 * 1024 * 1024)  # the admin import
+# Smaller limits by who is asking (portal.middleware.BodyLimitMiddleware). Anonymous: the
+# feedback form at its largest (5,000 characters of 4-byte UTF-8, %-encoded) fits in 64 kB.
+ANONYMOUS_MAX_REQUEST_BODY = env.int("ANONYMOUS_MAX_REQUEST_BODY", default=64 * 1024)
+SIGNED_IN_MAX_REQUEST_BODY = env.int("SIGNED_IN_MAX_REQUEST_BODY", default=2 * 1024 * 1024)
+LARGE_BODY_URL_NAMES = ["admin:mitigations_mitigation_import"]
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
 
 # --- Security headers ----------------------------------------------------------------------
