@@ -114,6 +114,7 @@ class FeedbackAdmin(SafeChangelistMixin, SimpleHistoryAdmin):
     ]
     list_select_related = ["mitigation", "user"]
     list_per_page = 50
+    secret_fields = ("token", "submission_id", "ip_hash")  # no ?token__startswith=
     search_fields = ["comment", "name", "email", "mitigation__name", "=mitigation__code"]
     search_help_text = (
         "Searches the comment, the submitter's name and email, the page's name and (exactly) "

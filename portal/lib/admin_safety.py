@@ -8,7 +8,18 @@ from django.core.exceptions import ValidationError
 
 class SafeChangelistMixin:
     """A date drill-down with an impossible date (year 9999, month 13 ...) is a bad filter:
-    the changelist says so (Django's ?e=1 redirect) instead of failing with a 500."""
+    the changelist says so (Django's ?e=1 redirect) instead of failing with a 500.
+
+    `secret_fields`: fields no URL lookup may touch. Django lets a changelist filter on any
+    field of its own model (`?token__startswith=a`), so an editor could read a secret one
+    letter at a time from the result counts; a lookup on one of these is refused (400)."""
+
+    secret_fields: tuple[str, ...] = ()
+
+    def lookup_allowed(self, lookup, value, request=None):
+        if lookup.split("__", 1)[0] in self.secret_fields:
+            return False
+        return super().lookup_allowed(lookup, value, request)
 
     def get_changelist_instance(self, request):
         try:
