@@ -9,8 +9,20 @@ from mitigations.models import Mitigation
 from portal.lib import access
 
 
+class PlainTextAtomFeed(Atom1Feed):
+    """Atom with plain-text summaries: a definition is text, not HTML, and is declared so
+    (Django's Atom1Feed declares every summary `type="html"`, so a reader would render
+    markup someone typed into a definition)."""
+
+    def add_item_elements(self, handler, item):
+        description = item.get("description")
+        super().add_item_elements(handler, {**item, "description": None})
+        if description is not None:
+            handler.addQuickElement("summary", description, {"type": "text"})
+
+
 class RecentFeed(Feed):
-    feed_type = Atom1Feed
+    feed_type = PlainTextAtomFeed
     title = "Recently updated AI-risk mitigations"
     subtitle = "Pages of the mitigation database, newest changes first."
 
