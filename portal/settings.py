@@ -295,6 +295,10 @@ SECURE_CSP = {
 }
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not (DEBUG or TESTING))
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# /healthz opens a fresh database connection only for these addresses (or networks: the
+# load balancer's) or a request with `X-Healthz-Token: HEALTHZ_TOKEN`; others get a cheap 200.
+HEALTHZ_DEEP_ADDRESSES = env.list("HEALTHZ_DEEP_ADDRESSES", default=["127.0.0.1", "::1"])
+HEALTHZ_TOKEN = env.str("HEALTHZ_TOKEN", default="")
 if env.bool("SECURE_PROXY_SSL_HEADER", default=TRUSTED_PROXY_COUNT > 0):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # Only for local benchmarks over plain http: SECURE_COOKIES=false (check --deploy warns).

@@ -27,6 +27,9 @@ from tests.reliability.servers import (
 from tests.reliability.urls import BOOM_PATH
 
 PROXY = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
+HEALTH_TOKEN = "reliability-health-token"
+# The load balancer's deep check (a public caller gets a cheap answer instead).
+DEEP = {"X-Healthz-Token": HEALTH_TOKEN}
 ONE_YEAR = 365 * 24 * 60 * 60
 
 
@@ -39,6 +42,7 @@ def _env(database_url, static_root, **extra):
         SECURE_SSL_REDIRECT="true",
         SECURE_COOKIES="true",
         TRUSTED_PROXY_COUNT="1",
+        HEALTHZ_TOKEN=HEALTH_TOKEN,
         **extra,
     )
 
@@ -93,14 +97,15 @@ KINDS = {
     "400 disallowed host": ("live", "GET", "/", {"Host": "evil.example"}, 400),
     "500": ("live", "GET", f"/{BOOM_PATH}", {}, 500),
     "503 page, database down": ("dead", "GET", "/mitigations/", {}, 503),
-    "503 healthz, database down": ("dead", "GET", "/healthz", {}, 503),
+    "503 healthz, database down": ("dead", "GET", "/healthz", DEEP, 503),
     "json export": ("live", "GET", "/mitigations/export.json", {}, 200),
     "csv export": ("live", "GET", "/mitigations/export.csv", {}, 200),
     "atom feed": ("live", "GET", "/mitigations/feed.atom", {}, 200),
     "sitemap": ("live", "GET", "/sitemap.xml", {}, 200),
     "static css (whitenoise)": ("live", "GET", lambda s, slug: static_url(s, ".css"), {}, 200),
     "static svg (whitenoise)": ("live", "GET", lambda s, slug: static_url(s, ".svg"), {}, 200),
-    "healthz": ("live", "GET", "/healthz", {}, 200),
+    "healthz": ("live", "GET", "/healthz", DEEP, 200),
+    "healthz, public caller": ("dead", "GET", "/healthz", {}, 200),
     "admin login": ("live", "GET", "/admin/login/", {}, 200),
     "sign-in page": ("live", "GET", "/accounts/signin/", {}, 200),
 }
