@@ -30,6 +30,8 @@ max_requests_jitter = max_requests // 10
 preload_app = True
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
 errorlog = "-"
+# The access log without secrets in paths (tracking tokens, confirmation and reset links).
+logger_class = "portal.lib.log_redaction.RedactingGunicornLogger"
 # Trust X-Forwarded-* only from the local reverse proxy.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 limit_request_line = 8190
