@@ -23,6 +23,8 @@ from portal.lib import access
 from portal.lib.page_cache import page_version, role_cached
 
 PAGE_SIZE = 20
+# The query parameters a list page reads (the page cache keys on these and no others).
+LIST_PARAMS = (*MitigationFilter.base_filters, "page")
 
 
 def _visible(user):
@@ -101,12 +103,12 @@ def _paginated_list(request, queryset, template, extra):
     )
 
 
-@role_cached
+@role_cached(params=LIST_PARAMS)
 def mitigation_list(request):
     return _paginated_list(request, _visible(request.user), "mitigations/list.html", {})
 
 
-@role_cached
+@role_cached(params=LIST_PARAMS)
 def category_detail(request, code):
     category = get_object_or_404(TaxonomyCategory, code=code)
     key = category.sort_key
@@ -126,7 +128,7 @@ def category_detail(request, code):
     )
 
 
-@role_cached
+@role_cached(params=LIST_PARAMS)
 def source_detail(request, key):
     source = get_object_or_404(SourceDocument, key=key)
     queryset = _visible(request.user).filter(sources=source)

@@ -337,6 +337,10 @@ PAGE_CACHE_SECONDS = env.int("PAGE_CACHE_SECONDS", default=60)
 # Signed-in users share cached renderings with users the access policy treats the same way
 # (same role and permission answers; see portal/lib/page_cache.py). False: always render for them.
 PAGE_CACHE_SIGNED_IN = env.bool("PAGE_CACHE_SIGNED_IN", default=True)
+# Pages one anonymous address may have rendered past the page cache per minute (0: no cap),
+# and addresses without that cap (the benchmark's load generator, a monitoring probe).
+PAGE_CACHE_MISS_LIMIT = env.int("PAGE_CACHE_MISS_LIMIT", default=120)
+PAGE_CACHE_MISS_EXEMPT = env.list("PAGE_CACHE_MISS_EXEMPT", default=[])
 
 LOGGING = {
     "version": 1,

@@ -17,6 +17,13 @@ On a rendering shared by signed-in users, templates see the user only through
 `template_user()`: `user.is_authenticated` and `user.get_username` (a marker), and no
 `perms` (portal.context_processors sets both, overriding the auth processor).
 
+The key holds the path and only the query parameters the page reads (`params`); the view
+sees only those, in one canonical order (so unknown or repeated parameters neither add
+entries nor reach the rendering). Anonymous GETs that miss the cache are capped per client
+address (PAGE_CACHE_MISS_LIMIT a minute; PAGE_CACHE_MISS_EXEMPT lists addresses without a
+cap, such as the benchmark's): unique query strings cannot make the server render without
+end.
+
 A view can add to the key (`vary`: e.g. the state of the reviewers' thread on a page, read
 from the database on every request) and must repeat its side effects on a hit (`on_hit`:
 e.g. the audit record of a reviewer seeing restricted figures), using what it stored in
@@ -38,8 +45,9 @@ from django.contrib.messages import get_messages
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
-from django.http import HttpResponse
+from django.http import HttpResponse, QueryDict
 from django.middleware.csrf import get_token
+from django.shortcuts import render
 from django.utils import timezone
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.crypto import salted_hmac
@@ -47,6 +55,7 @@ from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
 from portal.lib import access
+from portal.lib.clientip import client_ip, client_key
 
 VERSION_KEY = "portal:data-version"
 ENTRY_FORMAT = 3  # part of the key: entries of an older release are never unpacked
@@ -212,18 +221,58 @@ def _headers(request, response):
     return response
 
 
-def role_cached(view=None, *, vary=None, on_hit=None):
+def _only_params(request, params):
+    """Keep only the query parameters the page reads (the last value of each, sorted): the
+    view, its templates and the cache key all see this one canonical query."""
+    query = QueryDict(mutable=True)
+    for name in sorted(params):
+        if name in request.GET:
+            query[name] = request.GET.getlist(name)[-1]
+    request.GET = query
+    request.META["QUERY_STRING"] = query.urlencode()
+
+
+def _miss_limited(request) -> HttpResponse | None:
+    """A 429 when this anonymous address rendered too many pages past the cache this
+    minute. Counted in the shared cache; without it nothing is counted (fail open: a cache
+    outage makes every request a miss)."""
+    limit = settings.PAGE_CACHE_MISS_LIMIT
+    if not limit or request.user.is_authenticated:
+        return None
+    if client_ip(request) in settings.PAGE_CACHE_MISS_EXEMPT:
+        return None
+    now = timezone.now().timestamp()
+    # Counted by the client key (an IPv6 client by its /64, as every limit).
+    ident = salted_hmac("portal.page_cache.miss", client_key(request), algorithm="sha256")
+    ident = ident.hexdigest()[:32]
+    key = f"portal:miss:{int(now // 60)}:{ident}"
+    try:
+        count = cache.incr(key)
+    except ValueError:
+        count = 1 if cache.add(key, 1, timeout=61) else None
+    if count is None or count <= limit:
+        return None
+    retry = max(1, 60 - int(now % 60))
+    response = render(request, "429.html", {"retry_after": retry}, status=429)
+    response["Retry-After"] = str(retry)
+    return response
+
+
+def role_cached(view=None, *, vary=None, on_hit=None, params=()):
     """Cache a page per policy variant; mark every variant private and Vary: Cookie.
 
-    `vary(request, *args, **kwargs) -> str` adds to the key; `on_hit(request, meta)` repeats
-    the view's side effects when the page comes from the cache, with the dict the view left
-    in `request.page_cache_meta` while it was rendered.
+    `params`: the query parameters the page reads (all others are dropped before the view
+    runs, and are not part of the key). `vary(request, *args, **kwargs) -> str` adds to the
+    key; `on_hit(request, meta)` repeats the view's side effects when the page comes from
+    the cache, with the dict the view left in `request.page_cache_meta` while it was
+    rendered.
     """
     if view is None:
-        return functools.partial(role_cached, vary=vary, on_hit=on_hit)
+        return functools.partial(role_cached, vary=vary, on_hit=on_hit, params=params)
 
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
+        _only_params(request, params)
         if not _cacheable(request):
             return _headers(request, view(request, *args, **kwargs))
         path = request.get_full_path()
@@ -240,6 +289,9 @@ def role_cached(view=None, *, vary=None, on_hit=None):
             if on_hit is not None:
                 on_hit(request, meta)
         else:
+            limited = _miss_limited(request)
+            if limited is not None:
+                return _headers(request, limited)
             request._rendering_for_cache = True
             request.page_cache_meta = {}
             try:
