@@ -1,16 +1,21 @@
 """Drive a running portal with wrk, scenario by scenario, and report (called by bench/run).
 
-    .venv/bin/python bench/drive.py --url http://127.0.0.1:PORT [--only home,detail_reader]
+    .venv/bin/python bench/drive.py --url http://127.0.0.1:PORT --server-pid PID \
+        --url-uncached http://127.0.0.1:PORT2 --server-pid-uncached PID2 [--only home,...]
 
-bench/run sets the environment (the same the server runs with: bench settings, database,
-Redis, SECRET_KEY). This script signs in for real, checks every scenario once (status and
-what the role must and must not see), then runs wrk (BENCH_THREADS threads,
-BENCH_CONNECTIONS connections) for BENCH_WARMUP seconds unrecorded and BENCH_DURATION
-seconds recorded. It prints a table and writes bench/results/latest.json, a dated copy,
-and the table into bench/README.md.
+bench/run sets the environment (the same the servers run with: bench settings, database,
+Redis, SECRET_KEY) and starts two servers: the portal as configured, and the same with the
+page cache off (`PAGE_CACHE_SECONDS=0`, `PAGE_CACHE_SIGNED_IN=false`). Every reader and
+reviewer page scenario runs on both, one after the other. This script signs in for real,
+checks every scenario once (status and what the role must and must not see), then runs wrk
+(BENCH_THREADS threads, BENCH_CONNECTIONS connections) for BENCH_WARMUP seconds unrecorded
+and BENCH_DURATION seconds recorded. The baseline runs first and last; ratios are to their
+mean. It prints a table and writes bench/results/latest.json, a dated copy, and the table
+into bench/README.md (full runs only).
 """
 
 import argparse
+import copy
 import datetime
 import hashlib
 import http.client
@@ -34,6 +39,14 @@ THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "8"))
 DURATION = int(os.environ.get("BENCH_DURATION", "10"))
 WARMUP = int(os.environ.get("BENCH_WARMUP", "3"))
+# --quick: shorter runs of a few scenarios (development; results kept in a dated file only).
+QUICK_DURATION, QUICK_WARMUP = 4, 1
+QUICK_SCENARIOS = {
+    "baseline", "home", "detail_reader", "detail_reviewer", "list_filtered",
+    "search_reader_cold", "feedback_post",
+}  # fmt: skip
+# The baselines at the start and the end of a run differing by more than this: noisy run.
+NOISY = 0.15
 PASSWORD = os.environ.get("BENCH_PASSWORD") or "bench-password-not-secret-42"
 POST_POOL_RPS = 800  # feedback bodies prepared per second of run: more than the server takes
 
@@ -180,10 +193,22 @@ def feedback_bodies(forms, count, tag):
 
 class Scenario:
     def __init__(
-        self, name, label, role, targets, *, expect=200, location=None, check=None, primed=False
+        self,
+        name,
+        label,
+        role,
+        targets,
+        *,
+        expect=200,
+        location=None,
+        check=None,
+        primed=False,
+        both=False,
     ):
         self.name, self.label, self.role = name, label, role
         self.primed = primed  # every target requested once before the warm-up
+        self.both = both  # a page: measured with the page cache on and off
+        self.cache = "on"  # which server: "on" (as configured) or "off" (page cache off)
         self.targets = targets  # ["METHOD\tPATH\tBODY", ...]
         self.expect, self.location = expect, location
         self.check = check  # (must contain, must not contain) for the sanity request
@@ -201,7 +226,7 @@ def build_scenarios(url, static_path, pages, clients):
     from mitigations.models import Mitigation
     from portal.lib import access
 
-    signed_in_cache = settings.PAGE_CACHE_SIGNED_IN
+    signed_in_cache = settings.PAGE_CACHE_SIGNED_IN and settings.PAGE_CACHE_SECONDS > 0
 
     def get(*paths):
         return [f"GET\t{p}\t" for p in paths]
@@ -221,7 +246,7 @@ def build_scenarios(url, static_path, pages, clients):
     list_check = (["mitigation-card"], [])
     scenarios = [
         Scenario("baseline", "baseline (minimal view)", "reader", get("/bench/baseline")),
-        Scenario("home", "home", "reader", get("/"), check=(["Browse by taxonomy"], [])),
+        Scenario("home", "home", "reader", get("/"), check=(["Browse by taxonomy"], []), both=True),
         Scenario(
             "detail_reader",
             f"detail ({len(details)} pages)",
@@ -229,6 +254,7 @@ def build_scenarios(url, static_path, pages, clients):
             get(*details),
             check=([HIDDEN_NOTICE], [RESTRICTED_NOTICE, "Reviewers' discussion"]),
             primed=True,
+            both=True,
         ),
         Scenario(
             "detail_reviewer",
@@ -237,6 +263,7 @@ def build_scenarios(url, static_path, pages, clients):
             get(*details),
             check=([RESTRICTED_NOTICE, "Reviewers' discussion"], [HIDDEN_NOTICE]),
             primed=signed_in_cache,
+            both=True,
         ),
         Scenario(
             "detail_reviewer_cold",
@@ -244,14 +271,16 @@ def build_scenarios(url, static_path, pages, clients):
             "reviewer",
             get(*cold_details),
             check=(["Reviewers' discussion"], []),
+            both=True,
         ),
-        Scenario("list", "list", "reviewer", get("/mitigations/"), check=list_check),
+        Scenario("list", "list", "reviewer", get("/mitigations/"), check=list_check, both=True),
         Scenario(
             "list_filtered",
             "list, filtered",
             "reviewer",
-            get("/mitigations/?category=2&actor=developer&lifecycle=deploy-and-use&sort=-updated"),
+            get(FILTERED),
             check=list_check,
+            both=True,
         ),
         Scenario(
             "list_page50",
@@ -259,13 +288,15 @@ def build_scenarios(url, static_path, pages, clients):
             "reviewer",
             get("/mitigations/?page=50"),
             check=list_check,
-        ),  # fmt: skip
+            both=True,
+        ),
         Scenario(
             "search_common",
             "search 'model' (common)",
             "reviewer",
             get("/mitigations/?q=model"),
             check=list_check,
+            both=True,
         ),
         Scenario(
             "search_rare",
@@ -273,23 +304,34 @@ def build_scenarios(url, static_path, pages, clients):
             "reviewer",
             get("/mitigations/?q=sandbagging"),
             check=list_check,
+            both=True,
         ),
         Scenario(
-            "list_reader", "list (page cache)", "reader", get("/mitigations/"), check=list_check
+            "list_reader", "list", "reader", get("/mitigations/"), check=list_check, both=True
         ),  # fmt: skip
         Scenario(
+            "list_filtered_reader",
+            "list, filtered",
+            "reader",
+            get(FILTERED),
+            check=list_check,
+            both=True,
+        ),
+        Scenario(
             "search_reader",
-            "search 'model' (page cache)",
+            "search 'model'",
             "reader",
             get("/mitigations/?q=model"),
             check=list_check,
+            both=True,
         ),
         Scenario(
             "search_reader_cold",
-            "search, 2 words, page-cache misses",
+            "search, 2 words, different each time",
             "reader",
             get(*cold_searches),
             check=(["result-count"], []),
+            both=True,
         ),
         Scenario(
             "feedback_post",
@@ -326,30 +368,46 @@ def build_scenarios(url, static_path, pages, clients):
     for s in scenarios:
         if s.role != "reader":
             s.cookie = clients[s.role].cookie_header()
-    return scenarios
+    # Every page scenario again on the server with the page cache off, right after it.
+    paired = []
+    for s in scenarios:
+        paired.append(s)
+        if s.both:
+            off = copy.copy(s)
+            off.name, off.cache, off.primed = f"{s.name}_off", "off", False
+            paired.append(off)
+    paired.append(copy.copy(scenarios[0]))  # the baseline again at the end
+    paired[-1].name = "baseline_end"
+    return paired
+
+
+FILTERED = "/mitigations/?category=2&actor=developer&lifecycle=deploy-and-use&sort=-updated"
+
+
+def _ratio(minimum, p99=None):
+    def check(r, b):
+        return r["rps"] >= minimum * b and (p99 is None or r["p99_ms"] < p99)
+
+    return (f"rps >= {minimum} x baseline" + (f", p99 < {p99} ms" if p99 else ""), check)
 
 
 TARGETS = {
-    # scenario -> (what, check(result, baseline) -> bool)
-    "home": ("rps >= 0.6 x baseline", lambda r, b: r["rps"] >= 0.6 * b),
-    "detail_reader": ("rps >= 0.6 x baseline", lambda r, b: r["rps"] >= 0.6 * b),
-    **{
-        name: (
-            "rps >= 0.25 x baseline, p99 < 100 ms",
-            lambda r, b: r["rps"] >= 0.25 * b and r["p99_ms"] < 100,
-        )
-        for name in (
-            "detail_reviewer",
-            "list",
-            "list_filtered",
-            "list_page50",
-            "search_common",
-            "search_rare",
-        )
-    },
+    # scenario -> (what, check(result, baseline) -> bool). Issue 17: pages rendered without the
+    # page cache ("_off") are fast on their own; with it, hits stay as fast as they were.
+    "detail_reader_off": _ratio(0.10),
+    "detail_reviewer_off": _ratio(0.08, p99=50),
+    "list_off": _ratio(0.08),
+    "list_filtered_off": _ratio(0.08),
+    "list_reader_off": _ratio(0.08),
+    "list_filtered_reader_off": _ratio(0.08),
+    "search_reader_cold_off": _ratio(0.06),
+    "home_off": _ratio(0.10),
+    "home": _ratio(0.5),
+    "detail_reader": _ratio(0.5),
+    "list_reader": _ratio(0.5),
     "feedback_post": (
-        "rps >= 0.2 x baseline, 0 errors, every accepted post stored",
-        lambda r, b: r["rps"] >= 0.2 * b and r["errors"] == 0 and r.get("stored_ok", False),
+        "rps >= 0.17 x baseline, 0 errors, every accepted post stored",
+        lambda r, b: r["rps"] >= 0.17 * b and r["errors"] == 0 and r.get("stored_ok", False),
     ),
     "admin_feedback": ("p50 < 300 ms", lambda r, b: r["p50_ms"] < 300),
     "admin_feedback_filtered": ("p50 < 300 ms", lambda r, b: r["p50_ms"] < 300),
@@ -360,7 +418,9 @@ TARGETS = {
 def sanity_check(url, scenario, clients):
     if not scenario.check:
         return
-    client = clients.get(scenario.role) or Client(url)
+    client = Client(url)
+    if scenario.role in clients:
+        client.cookies = dict(clients[scenario.role].cookies)
     path = scenario.path
     status, _, html = client.request("GET", path)
     must, must_not = scenario.check
@@ -577,9 +637,9 @@ def _server_cpu(r):
 
 def table(results, baseline):
     head = (
-        "| scenario | as | req/s | p50 ms | p99 ms | errors | ratio to baseline "
+        "| scenario | as | page cache | req/s | p50 ms | p99 ms | errors | ratio to baseline "
         "| server CPU ms/req (app + db) | target |\n"
-        "|---|---|---:|---:|---:|---:|---:|---:|---|\n"
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---|\n"
     )
     rows = []
     for r in results:
@@ -590,7 +650,8 @@ def table(results, baseline):
             "" if cpu is None else f"{cpu:.2f} ({r['app_cpu_ms']:.2f} + {r['db_cpu_ms']:.2f})"
         )
         rows.append(
-            f"| {r['label']} | {r['role']} | {r['rps']:.0f} | {r['p50_ms']:.1f} | "
+            f"| {r['label']} | {r['role']} | {r.get('page_cache', '')} | {r['rps']:.0f} | "
+            f"{r['p50_ms']:.1f} | "
             f"{r['p99_ms']:.1f} | {r['errors']} | {r['rps'] / baseline:.2f} | {cpu_text} | "
             f"{(target + ': ' + verdict) if target else ''} |"
         )
@@ -614,6 +675,13 @@ def main():
     parser.add_argument("--url")
     parser.add_argument("--rerender", metavar="JSON", help="only print/write a saved report")
     parser.add_argument("--server-pid", type=int, help="gunicorn master (for CPU per request)")
+    parser.add_argument("--url-uncached", help="the same portal with the page cache off")
+    parser.add_argument("--server-pid-uncached", type=int, help="its gunicorn master")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"{QUICK_DURATION} s runs of a few scenarios: {', '.join(sorted(QUICK_SCENARIOS))}",
+    )
     parser.add_argument("--only", help="comma-separated scenario names (baseline always runs)")
     parser.add_argument(
         "--no-save", action="store_true", help="print only; keep results as they are"
@@ -623,8 +691,14 @@ def main():
         return rerender(args.rerender)
     if not args.url:
         parser.error("--url is required")
-    url = args.url.rstrip("/")
-    server_pid = args.server_pid
+    global DURATION, WARMUP
+    if args.quick:
+        DURATION = int(os.environ.get("BENCH_DURATION", QUICK_DURATION))
+        WARMUP = int(os.environ.get("BENCH_WARMUP", QUICK_WARMUP))
+    servers = {"on": (args.url.rstrip("/"), args.server_pid)}
+    if args.url_uncached:
+        servers["off"] = (args.url_uncached.rstrip("/"), args.server_pid_uncached)
+    url = servers["on"][0]
 
     import django
 
@@ -643,8 +717,12 @@ def main():
     assert len(pages) >= 50, "too few pages with restricted figures: seed the database"
     scenarios = build_scenarios(url, "/static/" + staticfiles_storage.stored_name("css/portal.css"),
                                 pages, clients)  # fmt: skip
+    scenarios = [s for s in scenarios if s.cache in servers]
+    wanted = QUICK_SCENARIOS if args.quick else None
     if args.only:
         wanted = {"baseline", *args.only.split(",")}
+    if wanted:
+        wanted |= {f"{name}_off" for name in wanted} | {"baseline_end"}
         scenarios = [s for s in scenarios if s.name in wanted]
 
     results = []
@@ -652,6 +730,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="portal-bench-") as tmp:
         workdir = Path(tmp)
         for scenario in scenarios:
+            url, server_pid = servers[scenario.cache]
             extra = {}
             if scenario.name == "feedback_post":
                 forms, scenario.cookie = feedback_forms(url, pages[:100])
@@ -701,12 +780,11 @@ def main():
                     ),
                 }
             result = {"name": scenario.name, "label": scenario.label, "role": scenario.role,
+                      "page_cache": scenario.cache if scenario.both else "",
                       "path": scenario.path, **result, **extra}  # fmt: skip
-            if scenario.name == "baseline":
-                baseline = result["rps"]
             results.append(result)
             line = (
-                f"{scenario.name:<24} {scenario.role:<8} {result['rps']:8.1f} req/s  "
+                f"{scenario.name:<28} {scenario.role:<8} {result['rps']:8.1f} req/s  "
                 f"p50 {result['p50_ms']:7.1f} ms  p99 {result['p99_ms']:7.1f} ms  "
                 f"errors {result['errors']}  cpu/req app {result['app_cpu_ms']} "
                 f"db {result['db_cpu_ms']} wrk {result['wrk_cpu_ms']} ms"
@@ -721,6 +799,16 @@ def main():
                 line += f"  statuses {result['statuses']}"
             print(line, flush=True)
 
+    baselines = [r["rps"] for r in results if r["name"] in ("baseline", "baseline_end")]
+    baseline = sum(baselines) / len(baselines)
+    spread = (max(baselines) - min(baselines)) / baseline
+    if spread > NOISY:
+        print(
+            f"NOISY RUN: the baseline moved by {spread:.0%} between start and end "
+            f"({' -> '.join(f'{b:.0f}' for b in baselines)} req/s): other load on the machine; "
+            "compare CPU per request, or run again",
+            flush=True,
+        )
     for r in results:
         if r["name"] in TARGETS:
             r["target"], check = TARGETS[r["name"]]
@@ -745,9 +833,13 @@ def main():
             "redis": os.environ.get(
                 "BENCH_REDIS_KIND", "shared" if os.environ.get("REDIS_URL") else "none"
             ),
+            "page_cache_seconds": settings.PAGE_CACHE_SECONDS,
             "page_cache_signed_in": bool(settings.PAGE_CACHE_SIGNED_IN),
+            "page_cache_off_server": "off" in servers,
         },
         "baseline_rps": baseline,
+        "baselines_rps": baselines,
+        "quick": bool(args.quick),
         "scenarios": results,
     }
     header, text = render(report)
@@ -759,11 +851,9 @@ def main():
         out = BENCH / "results"
         out.mkdir(exist_ok=True)
         payload = json.dumps(report, indent=2) + "\n"
-        # The production configuration (signed-in page cache on), all scenarios: the latest
-        # results and the README table. Other runs keep a dated file of their own.
-        suffix = "" if report["config"]["page_cache_signed_in"] else "-signed-in-cache-off"
-        if args.only:
-            suffix += "-partial"
+        # All scenarios: the latest results and the README table. Other runs keep a dated
+        # file of their own.
+        suffix = "-quick" if args.quick else "-partial" if args.only else ""
         dated = f"{started.strftime('%Y%m%d-%H%M%S')}{suffix}.json"
         (out / dated).write_text(payload, encoding="utf-8")
         if not suffix:
@@ -784,8 +874,11 @@ def render(report):
         f"{info['wrk']}; wrk -t{config['threads']} -c{config['connections']}, "
         f"{config['duration_s']} s per scenario after {config['warmup_s']} s warm-up, load "
         f"generator on the same machine; {config['mitigations']} mitigations, "
-        f"{config['feedback_rows']} feedback rows; page cache for signed-in users "
-        f"{'on' if config['page_cache_signed_in'] else 'OFF'}. "
+        f"{config['feedback_rows']} feedback rows; page cache "
+        f"{config.get('page_cache_seconds', 60)} s, for signed-in users "
+        f'{"on" if config["page_cache_signed_in"] else "off"} ("off" rows: a second server '
+        f"with the page cache off). Baseline {report['baseline_rps']:.0f} req/s "
+        f"(start, end: {', '.join(f'{b:.0f}' for b in report.get('baselines_rps', []))}). "
         f"Load average (1 min) before the run: {report['load_average_before'][0]} "
         f"(during a run the benchmark itself makes it ~5).\n\n"
     )
@@ -797,7 +890,7 @@ def rerender(path):
     report = json.loads(Path(path).read_text(encoding="utf-8"))
     header, text = render(report)
     print(header + text)
-    if report["config"]["page_cache_signed_in"]:
+    if not report.get("quick"):
         (BENCH / "results" / "latest.md").write_text(header + text, encoding="utf-8")
         update_readme(header + text)
 

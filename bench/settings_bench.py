@@ -7,11 +7,13 @@ what the benchmark needs. Used by bench/run through bench/wsgi_bench.py.
   minute) would turn into 429s after the fifth post.
 * STATIC_ROOT: collectstatic writes under bench/ so that the shared tree's staticfiles/
   is left alone.
-* PAGE_CACHE_SIGNED_IN: on as in production, unless BENCH_SIGNED_IN_CACHE=0 (for comparison).
+
+The page cache is configured as in production (PAGE_CACHE_SECONDS, PAGE_CACHE_SIGNED_IN from
+the environment): bench/run starts a second server with it off.
 """
 
 from portal.settings import *  # noqa: F403
-from portal.settings import BASE_DIR, env
+from portal.settings import BASE_DIR
 
 ROOT_URLCONF = "bench.urls_bench"
 
@@ -21,6 +23,3 @@ FEEDBACK_RATE_LIMITS = {
 }
 
 STATIC_ROOT = BASE_DIR / "bench" / ".staticfiles"
-
-# As in production (on), unless BENCH_SIGNED_IN_CACHE=0: signed-in users always rendered.
-PAGE_CACHE_SIGNED_IN = env.bool("BENCH_SIGNED_IN_CACHE", default=True)
