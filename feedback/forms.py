@@ -1,25 +1,37 @@
 """The feedback form (used on every mitigation page and on the general feedback page)."""
 
 import re
+import secrets
 import unicodedata
 
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Div, Field, Fieldset, Layout
+from crispy_forms.utils import render_crispy_form
 from django import forms
 from django.conf import settings
 from django.core import signing
 from django.utils.functional import cached_property
+from django.utils.html import conditional_escape, format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from feedback import antispam
 from feedback.models import Feedback
 from mitigations.models import TaxonomyCategory
 from portal.lib import access
+from portal.lib.page_cache import per_data_version
 
 PAGE_SALT = "feedback.page_context-version"
 COMMENT_MAX = 5000
 CODE_RE = re.compile(r"^[0-9]+(\.[0-9]+){0,2}$")
 DATALIST_ID = "fb-taxonomy-codes"
 UNREADABLE = "\ufffd"
+
+# Where the per-request values go in a rendered form skeleton (see FeedbackForm.fields_html):
+# random per process, letters and digits only (they pass escaping unchanged), and never
+# shown to anyone, so no user text can contain them.
+_SLOT = f"fbslot{secrets.token_hex(12)}"
+_SLOTTED = ("stamp", "page")
+_SKELETONS: dict = {}
 
 
 def _page_signer(mitigation):
@@ -237,5 +249,57 @@ class FeedbackForm(forms.Form):
     def has_stamp_error(self):
         return any(e.code in ("stamp",) for e in self.non_field_errors().as_data())
 
-    def taxonomy_choices(self):
-        return TaxonomyCategory.objects.order_by("sort_key").values_list("code", "name")
+    def _variant(self):
+        """Everything an unbound form's HTML depends on, except the slotted values."""
+        return (
+            type(self),
+            self.prefix,
+            self.auto_id,
+            tuple(
+                (name, str(field.label), tuple(getattr(field, "choices", ())))
+                for name, field in self.fields.items()
+            ),
+            tuple(sorted((k, str(v)) for k, v in self.initial.items() if k not in _SLOTTED)),
+        )
+
+    def fields_html(self):
+        """The fields as laid out by crispy-forms.
+
+        An unbound form (every page view) is laid out once per process and variant, with
+        slots for the per-request values (the stamp, the signed page version) filled in
+        here; a bound form (errors to show) is laid out as it is."""
+        if self.is_bound:
+            return render_crispy_form(self)
+        key = self._variant()
+        skeleton = _SKELETONS.get(key)
+        if skeleton is None:
+            values = dict(self.initial)
+            self.initial.update({name: f"{_SLOT}{name}" for name in _SLOTTED})
+            try:
+                skeleton = str(render_crispy_form(self))
+            finally:
+                self.initial.clear()
+                self.initial.update(values)
+            if len(_SKELETONS) >= 64:
+                _SKELETONS.clear()
+            _SKELETONS[key] = skeleton
+        html = skeleton
+        for name in _SLOTTED:
+            html = html.replace(
+                f"{_SLOT}{name}", str(conditional_escape(self.initial.get(name) or ""))
+            )
+        return mark_safe(html)  # noqa: S308 - crispy's HTML, slot values escaped
+
+    def taxonomy_datalist(self):
+        return taxonomy_datalist()
+
+
+@per_data_version
+def taxonomy_datalist():
+    """<option>s of the taxonomy codes for the proposed-category field (one per data version)."""
+    options = format_html_join(
+        "",
+        '<option value="{}">{} {}</option>',
+        TaxonomyCategory.objects.order_by("sort_key").values_list("code", "code", "name"),
+    )
+    return format_html('<datalist id="{}">{}</datalist>', DATALIST_ID, options)

@@ -1,5 +1,7 @@
 """Markdown to sanitised HTML: no scripts, event handlers, javascript: links or images."""
 
+import functools
+
 import markdown
 import nh3
 
@@ -34,6 +36,7 @@ ALLOWED_TAGS = {
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "th": {"scope"}}
 
 
+@functools.lru_cache(maxsize=1024)  # the same text gives the same HTML: once per process
 def render_markdown(text: str) -> str:
     html = markdown.markdown(text or "", extensions=["tables", "sane_lists"], output_format="html")
     return nh3.clean(

@@ -5,22 +5,28 @@ variant, templates see the signed-in user only as `page_cache.template_user` (se
 portal.context_processors), so a view must not put the user into its context itself.
 """
 
-from django.db.models import Count, Prefetch, Q
+from django.db.models import CharField, Count, Exists, OuterRef, Prefetch, Q, Value
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from mitigations import audit
 from mitigations.charts import figure_chart
 from mitigations.filters import MitigationFilter
 from mitigations.models import (
+    Actor,
     Figure,
+    LifecycleStage,
     Mitigation,
+    RmfFunction,
     SourceDocument,
     TaxonomyCategory,
 )
 from mitigations.rendering import render_markdown
 from mitigations.speedups import ResultsPaginator
 from portal.lib import access
-from portal.lib.page_cache import page_version, role_cached
+from portal.lib.page_cache import page_version, per_data_version, role_cached
 
 PAGE_SIZE = 20
 # The query parameters a list page reads (the page cache keys on these and no others).
@@ -31,11 +37,24 @@ def _visible(user):
     return Mitigation.objects.visible_to(user)
 
 
-def _category_tree(user):
+def _sees_drafts(user) -> bool:
+    """What the catalogue's shared figures (counts, tree) depend on about the user."""
+    return access.can_see_drafts(user)
+
+
+def _visible_for(drafts):
+    return Mitigation.objects.all() if drafts else Mitigation.objects.exclude(status="draft")
+
+
+def _category_tree(drafts):
     """All categories with the number of visible mitigations in each subtree."""
-    categories = list(TaxonomyCategory.objects.all())
+    categories = list(TaxonomyCategory.objects.only("code", "name", "parent", "sort_key"))
     direct = dict(
-        _visible(user).values("category").annotate(n=Count("pk")).values_list("category", "n")
+        _visible_for(drafts)
+        .order_by()
+        .values("category")
+        .annotate(n=Count("pk"))
+        .values_list("category", "n")
     )
     by_id = {c.pk: c for c in categories}
     for c in categories:
@@ -52,30 +71,63 @@ def _category_tree(user):
     return [c for c in categories if c.parent_id is None]
 
 
-@role_cached
-def home(request):
-    visible = _visible(request.user)
-    counts = visible.aggregate(
+def _tree_html(nodes):
+    """templates' taxonomy tree (nested lists) in Python: one template per node cost more than
+    the rest of the home page."""
+    items = [
+        format_html(
+            '\n  <li>\n    <a href="{}"><span class="code-badge">{}</span> {}</a>\n'
+            '    <span class="text-body-secondary small">({})</span>\n    {}\n  </li>',
+            reverse("mitigations:category", args=[node.code]),
+            node.code,
+            node.name,
+            node.total,
+            _tree_html(node.subtree) if node.subtree else "",
+        )
+        for node in nodes
+    ]
+    return mark_safe("<ul>" + "".join(items) + "\n</ul>\n")  # noqa: S308 - format_html above
+
+
+@per_data_version
+def _tree(drafts):
+    return _tree_html(_category_tree(drafts))
+
+
+@per_data_version
+def _home_figures(drafts, updated_field):
+    """The home page's counts, tree and recent pages: the same for everyone until the data
+    changes."""
+    visible = _visible_for(drafts)
+    counts = visible.order_by().aggregate(
         total=Count("pk"),
         polishing=Count("pk", filter=Q(status=Mitigation.Status.POLISHING)),
     )
-    return render(
-        request,
-        "mitigations/home.html",
-        {
-            "counts": counts,
-            "source_count": SourceDocument.objects.filter(mitigations__in=visible)
-            .distinct()
-            .count(),
-            "tree": _category_tree(request.user),
-            "recent": visible.for_list().order_by(f"-{access.updated_field(request.user)}")[:5],
-        },
-    )
+    sources = SourceDocument.objects.filter(
+        Exists(Mitigation.sources.through.objects.filter(
+            sourcedocument=OuterRef("pk"), mitigation__in=visible
+        ))
+    )  # fmt: skip
+    return {
+        "counts": counts,
+        "source_count": sources.count(),
+        "tree_html": _tree(drafts),
+        "recent": list(visible.for_list().order_by(f"-{updated_field}")[:5]),
+    }
+
+
+@role_cached
+def home(request):
+    user = request.user
+    figures = _home_figures(_sees_drafts(user), access.updated_field(user))
+    return render(request, "mitigations/home.html", figures)
 
 
 @role_cached
 def taxonomy(request):
-    return render(request, "mitigations/taxonomy.html", {"tree": _category_tree(request.user)})
+    return render(
+        request, "mitigations/taxonomy.html", {"tree_html": _tree(_sees_drafts(request.user))}
+    )
 
 
 def _paginated_list(request, queryset, template, extra):
@@ -154,30 +206,65 @@ def _record_restricted_view(request, meta):
         audit.record_restricted_view(request.user, Mitigation(pk=meta["restricted_view_of"]))
 
 
+FACETS = (
+    ("Lifecycle stage", "lifecycle", LifecycleStage),
+    ("Actor", "actor", Actor),
+    ("AI RMF function", "rmf", RmfFunction),
+)
+
+
+@per_data_version
+def _all_facets():
+    """{facet name: {id: facet}}: the three small facet tables, once per data version."""
+    return {name: {f.pk: f for f in model.objects.all()} for _, name, model in FACETS}
+
+
+def _facets_of(mitigation):
+    """(label, primary, others) per facet: the other facets' ids in one query (a union of the
+    three link tables), the facets themselves from _all_facets."""
+    links = None
+    for _, name, model in FACETS:
+        through = Mitigation._meta.get_field(f"{name}_other").remote_field.through
+        part = through.objects.filter(mitigation_id=mitigation.pk).values_list(
+            Value(name, output_field=CharField()), f"{model._meta.model_name}_id"
+        )
+        links = part if links is None else links.union(part, all=True)
+    others = {name: [] for _, name, _ in FACETS}
+    for name, facet_id in links:
+        others[name].append(facet_id)
+    facets = _all_facets()
+    rows = []
+    for label, name, _ in FACETS:
+        by_id = facets[name]
+        chosen = sorted(
+            (by_id[i] for i in others[name] if i in by_id), key=lambda f: (f.position, f.name)
+        )
+        rows.append((label, by_id.get(getattr(mitigation, f"{name}_primary_id")), chosen))
+    return rows
+
+
 @role_cached(vary=_thread_state, on_hit=_record_restricted_view)
 def mitigation_detail(request, slug):
     user = request.user
     queryset = (
         _visible(user)
-        .select_related(
-            "category__parent__parent", "lifecycle_primary", "actor_primary", "rmf_primary"
-        )
+        .defer("search_vector", "created_at")
+        .select_related("category__parent__parent")
         .prefetch_related(
-            "lifecycle_other",
-            "actor_other",
-            "rmf_other",
             "sources",
             Prefetch(
                 "related",
-                queryset=_visible(user).select_related("category").order_by("name"),
+                queryset=_visible(user).for_list().order_by("name"),
                 to_attr="visible_related",
             ),
         )
     )
     mitigation = get_object_or_404(queryset, slug=slug)
-    figures = list(Figure.objects.visible_to(user).filter(mitigation=mitigation))
+    # The page is visible: its figures in one query, split by the policy.
+    figures, hidden_count = access.split_figures(
+        list(Figure.objects.filter(mitigation=mitigation)), user
+    )
     restricted = [f for f in figures if access.figure_is_restricted(f)]
-    hidden_count = Figure.objects.hidden_from(user).filter(mitigation=mitigation).count()
     if restricted:
         audit.record_restricted_view(user, mitigation)
         meta = getattr(request, "page_cache_meta", None)
@@ -192,10 +279,6 @@ def mitigation_detail(request, slug):
         "restricted_figures": restricted,
         "hidden_figure_count": hidden_count,
         "chart": figure_chart(figures),
-        "facets": [
-            ("Lifecycle stage", mitigation.lifecycle_primary, mitigation.lifecycle_other.all()),
-            ("Actor", mitigation.actor_primary, mitigation.actor_other.all()),
-            ("AI RMF function", mitigation.rmf_primary, mitigation.rmf_other.all()),
-        ],
+        "facets": _facets_of(mitigation),
     }
     return render(request, "mitigations/detail.html", context)

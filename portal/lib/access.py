@@ -164,6 +164,15 @@ def figure_change_is_visible(before, after, now=None) -> bool:
     return any(f is not None and not figure_is_restricted(f, now) for f in (before, after))
 
 
+def split_figures(figures, user, now=None):
+    """(the figures the user may see, how many are withheld) of one visible page's figures,
+    already fetched: the same answer as visible_figures and hidden_figures, without a query."""
+    if can_see_restricted_figures(user):
+        return list(figures), 0
+    shown = [f for f in figures if not figure_is_restricted(f, now)]
+    return shown, len(figures) - len(shown)
+
+
 def hidden_figures(queryset, user, now=None):
     """Figures withheld from the user (only ever counted, for the sign-in notice)."""
     if can_see_restricted_figures(user):

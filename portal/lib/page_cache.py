@@ -151,6 +151,34 @@ def bump_data_version(**kwargs):
     bump_version(VERSION_KEY)
 
 
+def per_data_version(func):
+    """Memoise `func(*args)` in this process for as long as the catalogue's data version
+    holds: for what every request would otherwise compute again from the same data (counts,
+    the taxonomy tree, a filter's options). The result is shared by every request of the
+    process: it must be the same for everyone passing the same arguments, and be read only.
+    While the version is unknown (the shared cache is unavailable) nothing is kept."""
+    store = {}
+
+    @functools.wraps(func)
+    def wrapper(*args):
+        version = cache.get(VERSION_KEY) or data_version()
+        if version == "-":
+            return func(*args)
+        key = (version, args)
+        try:
+            return store[key]
+        except KeyError:
+            pass
+        value = func(*args)
+        if len(store) >= 512:
+            store.clear()
+        store[key] = value
+        return value
+
+    wrapper.cache_clear = store.clear
+    return wrapper
+
+
 def _page_key(slug) -> str:
     return f"portal:thread:{slug}"
 
