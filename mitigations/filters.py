@@ -12,7 +12,7 @@ from mitigations.models import (
     SourceDocument,
     TaxonomyCategory,
 )
-from mitigations.speedups import FastSelect
+from mitigations.speedups import CatalogueChoiceFilter, FastSelect
 from portal.lib import access
 
 SORTS = {
@@ -25,7 +25,7 @@ SORTS = {
 
 class MitigationFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(label="Search", method="filter_q")
-    category = django_filters.ModelChoiceFilter(
+    category = CatalogueChoiceFilter(
         label="Taxonomy category",
         # Only what the options, the lookup and filter_category use (no descriptions).
         queryset=TaxonomyCategory.objects.only("code", "name", "sort_key"),
@@ -34,7 +34,7 @@ class MitigationFilter(django_filters.FilterSet):
         empty_label="Any category",
         widget=FastSelect,
     )
-    lifecycle = django_filters.ModelChoiceFilter(
+    lifecycle = CatalogueChoiceFilter(
         label="Lifecycle stage",
         queryset=LifecycleStage.objects.all(),
         to_field_name="slug",
@@ -42,7 +42,7 @@ class MitigationFilter(django_filters.FilterSet):
         empty_label="Any stage",
         widget=FastSelect,
     )
-    actor = django_filters.ModelChoiceFilter(
+    actor = CatalogueChoiceFilter(
         label="Actor",
         queryset=Actor.objects.all(),
         to_field_name="slug",
@@ -50,7 +50,7 @@ class MitigationFilter(django_filters.FilterSet):
         empty_label="Any actor",
         widget=FastSelect,
     )
-    rmf = django_filters.ModelChoiceFilter(
+    rmf = CatalogueChoiceFilter(
         label="AI RMF function",
         queryset=RmfFunction.objects.all(),
         to_field_name="slug",
@@ -58,7 +58,7 @@ class MitigationFilter(django_filters.FilterSet):
         empty_label="Any function",
         widget=FastSelect,
     )
-    source = django_filters.ModelChoiceFilter(
+    source = CatalogueChoiceFilter(
         label="Source document",
         # The option is "title (year)", the value the key: no abstracts or author lists.
         queryset=SourceDocument.objects.only("key", "title", "year"),

@@ -7,7 +7,6 @@ portal.context_processors), so a view must not put the user into its context its
 
 from django.db.models import CharField, Count, Exists, OuterRef, Prefetch, Q, Value
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
@@ -78,7 +77,7 @@ def _tree_html(nodes):
         format_html(
             '\n  <li>\n    <a href="{}"><span class="code-badge">{}</span> {}</a>\n'
             '    <span class="text-body-secondary small">({})</span>\n    {}\n  </li>',
-            reverse("mitigations:category", args=[node.code]),
+            node.get_absolute_url(),
             node.code,
             node.name,
             node.total,

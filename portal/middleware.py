@@ -11,6 +11,8 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.cache import get_max_age, patch_cache_control
 
+from portal.lib import page_cache
+
 
 def _has_nul(meta) -> bool:
     return "%00" in meta.get("QUERY_STRING", "") or "\x00" in meta.get("QUERY_STRING", "")
@@ -33,6 +35,21 @@ def _content_length(request) -> int:
         return int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         return -1
+
+
+class DataVersionMiddleware:
+    """The catalogue's data version is read at most once per request (portal/lib/page_cache.py:
+    figures memoised per data version)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        page_cache.begin_request()
+        try:
+            return self.get_response(request)
+        finally:
+            page_cache.end_request()
 
 
 class RequestLimitsMiddleware:

@@ -35,11 +35,13 @@ never outlives the next embargo lift (the date is in the key as well). `PAGE_CAC
 = 0` turns it off.
 """
 
+import contextlib
 import functools
 import hashlib
 import re
 import secrets
 
+from asgiref.local import Local
 from django.conf import settings
 from django.contrib.messages import get_messages
 from django.core.cache import cache
@@ -137,6 +139,8 @@ def bump_version(key):
 
     def bump():
         cache.set(key, secrets.token_hex(8), None)
+        if getattr(_request, "version", None):
+            _request.version = None  # read again
 
     bump()
     transaction.on_commit(bump)
@@ -151,6 +155,31 @@ def bump_data_version(**kwargs):
     bump_version(VERSION_KEY)
 
 
+_request = Local()  # the data version as first read by the current request
+
+
+def begin_request():
+    """Called at the start of every request (portal.middleware): the request reads the data
+    version once, however many memoised figures it uses."""
+    _request.version = None
+
+
+def end_request():
+    with contextlib.suppress(AttributeError):
+        del _request.version
+
+
+def current_data_version():
+    """The data version, read once per request (every call outside a request reads it)."""
+    in_request = hasattr(_request, "version")
+    if in_request and _request.version:
+        return _request.version
+    version = cache.get(VERSION_KEY) or data_version()
+    if in_request:
+        _request.version = version
+    return version
+
+
 def per_data_version(func):
     """Memoise `func(*args)` in this process for as long as the catalogue's data version
     holds: for what every request would otherwise compute again from the same data (counts,
@@ -161,7 +190,7 @@ def per_data_version(func):
 
     @functools.wraps(func)
     def wrapper(*args):
-        version = cache.get(VERSION_KEY) or data_version()
+        version = current_data_version()
         if version == "-":
             return func(*args)
         key = (version, args)
@@ -311,6 +340,8 @@ def role_cached(view=None, *, vary=None, on_hit=None, params=()):
         key = f"portal:page:{ENTRY_FORMAT}:{variant(request.user)}:{access.today()}:{digest}"
         found = cache.get_many([VERSION_KEY, key])
         version = found.get(VERSION_KEY) or data_version()
+        if hasattr(_request, "version"):
+            _request.version = version
         entry = found.get(key)
         if entry is not None and entry[0] == version:
             _, parts, content_type, charset, meta = entry
