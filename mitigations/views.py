@@ -5,7 +5,10 @@ variant, templates see the signed-in user only as `page_cache.template_user` (se
 portal.context_processors), so a view must not put the user into its context itself.
 """
 
-from django.db.models import CharField, Count, Exists, OuterRef, Prefetch, Q, Value
+import functools
+
+from django.db import connection
+from django.db.models import Count, Exists, OuterRef, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
@@ -213,55 +216,92 @@ FACETS = (
 
 
 @per_data_version
-def _all_facets():
-    """{facet name: {id: facet}}: the three small facet tables, once per data version."""
-    return {name: {f.pk: f for f in model.objects.all()} for _, name, model in FACETS}
+def _tables():
+    """The catalogue's small tables (facets, sources, taxonomy), once per data version:
+    {"lifecycle" / "actor" / "rmf" / "sources" / "categories": {id: object}}. A category's
+    `parent` is set from the same table, so ancestors need no query."""
+    tables = {name: {f.pk: f for f in model.objects.all()} for _, name, model in FACETS}
+    tables["sources"] = {s.pk: s for s in SourceDocument.objects.all()}
+    categories = {c.pk: c for c in TaxonomyCategory.objects.all()}
+    for c in categories.values():
+        TaxonomyCategory.parent.field.set_cached_value(c, categories.get(c.parent_id))
+    tables["categories"] = categories
+    return tables
 
 
-def _facets_of(mitigation):
-    """(label, primary, others) per facet: the other facets' ids in one query (a union of the
-    three link tables), the facets themselves from _all_facets."""
-    links = None
-    for _, name, model in FACETS:
-        through = Mitigation._meta.get_field(f"{name}_other").remote_field.through
-        part = through.objects.filter(mitigation_id=mitigation.pk).values_list(
-            Value(name, output_field=CharField()), f"{model._meta.model_name}_id"
+# One mitigation's links (other facets, sources, related pages) as (kind, id): the five link
+# tables in one statement. Names come from the models' metadata.
+_LINKS = (*(name + "_other" for _, name, _ in FACETS), "sources", "related")
+
+
+@functools.cache
+def _links_sql():
+    q = connection.ops.quote_name
+    parts = []
+    for i, field_name in enumerate(_LINKS):
+        field = Mitigation._meta.get_field(field_name)
+        through = field.remote_field.through._meta
+        parts.append(
+            f"SELECT {i}, {q(field.m2m_reverse_name())} FROM {q(through.db_table)} "  # noqa: S608
+            f"WHERE {q(field.m2m_column_name())} = %s"
         )
-        links = part if links is None else links.union(part, all=True)
-    others = {name: [] for _, name, _ in FACETS}
-    for name, facet_id in links:
-        others[name].append(facet_id)
-    facets = _all_facets()
+    return " UNION ALL ".join(parts)
+
+
+def _links_of(mitigation):
+    """{link field name: [ids]} of one mitigation (one query)."""
+    links = {name: [] for name in _LINKS}
+    with connection.cursor() as cursor:
+        cursor.execute(_links_sql(), [mitigation.pk] * len(_LINKS))
+        for i, linked_id in cursor.fetchall():
+            links[_LINKS[i]].append(linked_id)
+    return links
+
+
+def _facets_of(mitigation, links, tables):
+    """(label, primary, others) per facet, from the page's links and the small tables."""
     rows = []
     for label, name, _ in FACETS:
-        by_id = facets[name]
+        by_id = tables[name]
         chosen = sorted(
-            (by_id[i] for i in others[name] if i in by_id), key=lambda f: (f.position, f.name)
+            (by_id[i] for i in links[f"{name}_other"] if i in by_id),
+            key=lambda f: (f.position, f.name),
         )
         rows.append((label, by_id.get(getattr(mitigation, f"{name}_primary_id")), chosen))
     return rows
 
 
+def _set_category(mitigation, categories):
+    """The mitigation's category from the per-data-version table (instead of a join)."""
+    category = categories.get(mitigation.category_id)
+    if category is None:  # created since the table was read
+        category = TaxonomyCategory.objects.get(pk=mitigation.category_id)
+    Mitigation.category.field.set_cached_value(mitigation, category)
+
+
 @role_cached(vary=_thread_state, on_hit=_record_restricted_view)
 def mitigation_detail(request, slug):
     user = request.user
-    queryset = (
-        _visible(user)
-        .defer("search_vector", "created_at")
-        .select_related("category__parent__parent")
-        .prefetch_related(
-            "sources",
-            Prefetch(
-                "related",
-                queryset=_visible(user).for_list().order_by("name"),
-                to_attr="visible_related",
-            ),
-        )
-    )
+    queryset = _visible(user).defer("search_vector", "created_at")
     mitigation = get_object_or_404(queryset, slug=slug)
+    tables = _tables()
+    categories = tables["categories"]
+    _set_category(mitigation, categories)
+    links = _links_of(mitigation)
+    related = []
+    if links["related"]:
+        related = list(
+            _visible(user)
+            .filter(pk__in=links["related"])
+            .only("code", "name", "slug", "definition", "status", "category_id")
+            .order_by("name")
+        )
+        for m in related:
+            _set_category(m, categories)
+    mitigation.visible_related = related
     # The page is visible: its figures in one query, split by the policy.
     figures, hidden_count = access.split_figures(
-        list(Figure.objects.filter(mitigation=mitigation)), user
+        list(Figure.objects.filter(mitigation=mitigation).order_by("position", "key")), user
     )
     restricted = [f for f in figures if access.figure_is_restricted(f)]
     if restricted:
@@ -278,6 +318,10 @@ def mitigation_detail(request, slug):
         "restricted_figures": restricted,
         "hidden_figure_count": hidden_count,
         "chart": figure_chart(figures),
-        "facets": _facets_of(mitigation),
+        "facets": _facets_of(mitigation, links, tables),
+        "sources": sorted(
+            (tables["sources"][i] for i in links["sources"] if i in tables["sources"]),
+            key=lambda s: (-s.year, s.title),
+        ),
     }
     return render(request, "mitigations/detail.html", context)
