@@ -8,8 +8,8 @@ what the benchmark needs. Used by bench/run through bench/wsgi_bench.py.
 * STATIC_ROOT: collectstatic writes under bench/ so that the shared tree's staticfiles/
   is left alone.
 
-The page cache is configured as in production (PAGE_CACHE_SECONDS, PAGE_CACHE_SIGNED_IN from
-the environment): bench/run starts a second server with it off.
+The page cache is configured as in production (PAGE_CACHE_SECONDS from the environment):
+bench/run starts a second server with it off.
 """
 
 from portal.settings import *  # noqa: F403

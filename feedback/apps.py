@@ -7,7 +7,5 @@ class FeedbackConfig(AppConfig):
 
     def ready(self):
         # Registers the per-request "feedback_stamp" value with the page cache.
-        # Imported once the registry is ready (they import models): Django's idiom.
-        from feedback import antispam, page_context  # noqa: F401
-
-        page_context.connect()  # the reviewers' thread's version, for cached pages
+        # Imported once the registry is ready (it imports models): Django's idiom.
+        from feedback import antispam  # noqa: F401

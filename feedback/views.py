@@ -20,7 +20,7 @@ from feedback.models import ContactAddress, Feedback
 from feedback.page_context import page_form
 from mitigations.models import Mitigation
 from portal.lib import access
-from portal.lib.page_cache import data_version, fresh_value, variant
+from portal.lib.page_cache import current_data_version, fresh_value
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def general(request):
     return render_form(form)
 
 
-# Pages feedback was posted to: (code, policy variant) -> (data version, until, id, slug,
+# Pages feedback was posted to: (code, sees drafts) -> (data version, until, id, slug,
 # public version).
 # Valid while the catalogue's data version (bumped on every catalogue change, as for the page
 # cache) is unchanged, and at most PAGE_MEMO_SECONDS.
@@ -112,13 +112,13 @@ PAGE_MEMO_SIZE = 5000
 
 def _page_to_post_to(request, code):
     """The page a POST to /feedback/on/CODE/ is about, as far as storing feedback needs it:
-    its id and slug (for the reviewers' thread version in feedback/page_context.py) and public
+    its id and slug and public
     version (the form's page token), other columns deferred; 404 unless the user may see it.
 
     Remembered per process under the catalogue's data version, like the page cache (which
     serves the form to the same users): one cache read instead of a query per post."""
-    version, now = data_version(), time.monotonic()
-    key = (code, variant(request.user))
+    version, now = current_data_version(), time.monotonic()
+    key = (code, access.can_see_drafts(request.user))
     known = _posted_to.get(key)
     if known is not None and known[0] == version and known[1] > now:
         fields = [Mitigation._meta.pk.attname, "slug", "public_version"]

@@ -7,16 +7,7 @@ class MitigationsConfig(AppConfig):
 
     def ready(self):
         # Models exist only once the registry is ready: Django's idiom for ready().
-        from mitigations import models, page_dates
-        from portal.lib.page_cache import connect_invalidation
+        from mitigations import invalidation, models, page_dates
 
-        connect_invalidation(
-            models.TaxonomyCategory,
-            models.LifecycleStage,
-            models.Actor,
-            models.RmfFunction,
-            models.SourceDocument,
-            models.Mitigation,
-            models.Figure,
-        )
+        invalidation.connect(models.Mitigation)  # links; writes: mitigations/invalidation.py
         page_dates.connect()

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from simple_history.models import HistoricalRecords
 
+from mitigations.invalidation import CatalogueModel, CatalogueQuerySet
 from mitigations.search import search_mitigations
 from portal.lib import access
 
@@ -68,7 +69,7 @@ def code_sort_key(code: str) -> str:
     return ".".join(part.zfill(4) for part in code.split("."))
 
 
-class TaxonomyCategory(models.Model):
+class TaxonomyCategory(CatalogueModel):
     code = models.CharField(max_length=20, unique=True)
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
@@ -119,7 +120,7 @@ class TaxonomyCategory(models.Model):
         return list(reversed(chain))
 
 
-class Facet(models.Model):
+class Facet(CatalogueModel):
     """A classification axis value: lifecycle stage, actor or AI RMF function."""
 
     name = models.CharField(max_length=100, unique=True)
@@ -167,7 +168,7 @@ class RmfFunction(Facet):
         verbose_name = "AI RMF function"
 
 
-class SourceDocument(models.Model):
+class SourceDocument(CatalogueModel):
     key = models.SlugField(max_length=100, unique=True, help_text="Stable id, e.g. uuk2024")
     title = models.CharField(max_length=500)
     authors = models.JSONField(default=list, help_text="Ordered list of 'Surname, Given'")
@@ -194,7 +195,7 @@ class SourceDocument(models.Model):
         return f"https://doi.org/{self.doi}" if self.doi else ""
 
 
-class MitigationQuerySet(models.QuerySet):
+class MitigationQuerySet(CatalogueQuerySet):
     def visible_to(self, user):
         return access.visible_mitigations(self, user)
 
@@ -215,7 +216,7 @@ class MitigationQuerySet(models.QuerySet):
         )
 
 
-class Mitigation(models.Model):
+class Mitigation(CatalogueModel):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
         POLISHING = "polishing", "Still being polished"
@@ -379,7 +380,7 @@ class Mitigation(models.Model):
         )
 
 
-class FigureQuerySet(models.QuerySet):
+class FigureQuerySet(CatalogueQuerySet):
     def visible_to(self, user, now=None):
         return access.visible_figures(self, user, now)
 
@@ -387,7 +388,7 @@ class FigureQuerySet(models.QuerySet):
         return access.hidden_figures(self, user, now)
 
 
-class Figure(models.Model):
+class Figure(CatalogueModel):
     mitigation = models.ForeignKey(Mitigation, on_delete=models.CASCADE, related_name="figures")
     key = models.SlugField(max_length=100)
     label = models.CharField(max_length=300)

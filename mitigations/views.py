@@ -1,8 +1,7 @@
 """Reader-facing catalogue pages. Every query goes through the visibility policy.
 
-The pages are cached per policy variant (portal/lib/page_cache.py); on a rendering shared by a
-variant, templates see the signed-in user only as `page_cache.template_user` (set by
-portal.context_processors), so a view must not put the user into its context itself.
+Anonymous readers are served from the page cache (portal/lib/page_cache.py); signed-in users
+get renderings of their own.
 """
 
 import functools
@@ -28,7 +27,7 @@ from mitigations.models import (
 from mitigations.rendering import render_markdown
 from mitigations.speedups import ResultsPaginator
 from portal.lib import access
-from portal.lib.page_cache import page_version, per_data_version, role_cached
+from portal.lib.page_cache import cached_for_readers, per_data_version
 
 PAGE_SIZE = 20
 # The query parameters a list page reads (the page cache keys on these and no others).
@@ -118,14 +117,14 @@ def _home_figures(drafts, updated_field):
     }
 
 
-@role_cached
+@cached_for_readers
 def home(request):
     user = request.user
     figures = _home_figures(_sees_drafts(user), access.updated_field(user))
     return render(request, "mitigations/home.html", figures)
 
 
-@role_cached
+@cached_for_readers
 def taxonomy(request):
     return render(
         request, "mitigations/taxonomy.html", {"tree_html": _tree(_sees_drafts(request.user))}
@@ -157,12 +156,12 @@ def _paginated_list(request, queryset, template, extra):
     )
 
 
-@role_cached(params=LIST_PARAMS)
+@cached_for_readers(params=LIST_PARAMS)
 def mitigation_list(request):
     return _paginated_list(request, _visible(request.user), "mitigations/list.html", {})
 
 
-@role_cached(params=LIST_PARAMS)
+@cached_for_readers(params=LIST_PARAMS)
 def category_detail(request, code):
     category = get_object_or_404(TaxonomyCategory, code=code)
     key = category.sort_key
@@ -182,7 +181,7 @@ def category_detail(request, code):
     )
 
 
-@role_cached(params=LIST_PARAMS)
+@cached_for_readers(params=LIST_PARAMS)
 def source_detail(request, key):
     source = get_object_or_404(SourceDocument, key=key)
     queryset = _visible(request.user).filter(sources=source)
@@ -192,20 +191,6 @@ def source_detail(request, key):
 def mitigation_by_code(request, code):
     mitigation = get_object_or_404(_visible(request.user), code__iexact=code)
     return redirect(mitigation, permanent=False)
-
-
-def _thread_state(request, slug):
-    """Part of the page's cache key for those who see the reviewers' thread: its version,
-    bumped by the feedback app whenever feedback on the page changes (feedback/page_context.py)."""
-    if not access.can_see_reviewer_thread(request.user):
-        return ""
-    return f"thread:{page_version(slug)}"
-
-
-def _record_restricted_view(request, meta):
-    """On a cached hit: the audit record the view writes when it shows restricted figures."""
-    if meta.get("restricted_view_of"):
-        audit.record_restricted_view(request.user, Mitigation(pk=meta["restricted_view_of"]))
 
 
 FACETS = (
@@ -279,7 +264,7 @@ def _set_category(mitigation, categories):
     Mitigation.category.field.set_cached_value(mitigation, category)
 
 
-@role_cached(vary=_thread_state, on_hit=_record_restricted_view)
+@cached_for_readers
 def mitigation_detail(request, slug):
     user = request.user
     queryset = _visible(user).defer("search_vector", "created_at")
@@ -306,9 +291,6 @@ def mitigation_detail(request, slug):
     restricted = [f for f in figures if access.figure_is_restricted(f)]
     if restricted:
         audit.record_restricted_view(user, mitigation)
-        meta = getattr(request, "page_cache_meta", None)
-        if meta is not None:  # rendered for the cache: a hit must write the record too
-            meta["restricted_view_of"] = mitigation.pk
     context = {
         "mitigation": mitigation,
         "updated": access.updated_at(mitigation, user),

@@ -1,7 +1,7 @@
 from django.conf import settings
 
 from portal.lib import access
-from portal.lib.page_cache import fresh_value, template_user
+from portal.lib.page_cache import fresh_value
 
 
 def portal(request):
@@ -13,9 +13,6 @@ def portal(request):
         "is_editor": role == access.EDITOR,
     }
     if getattr(request, "_rendering_for_cache", False):
-        # Overrides the auth processor's `user`: a shared rendering shows no one's account.
-        context["user"] = template_user(request)
-        context["perms"] = {}  # decide with the policy's answers (portal_role, is_editor)
         # Overrides the built-in csrf processor: the cached page gets a marker instead.
         context["csrf_token"] = fresh_value(request, "csrf")
     return context

@@ -146,7 +146,7 @@ SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # (username, client) lockout
     "portal.accounts.limits.SignInLimitsBackend",  # per-client and per-account limits
-    "portal.lib.cached_auth.CachedPermissionsBackend",  # ModelBackend, permissions cached
+    "django.contrib.auth.backends.ModelBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -333,11 +333,9 @@ DATASET_UPLOAD_MAX_BYTES = env.int("DATASET_UPLOAD_MAX_BYTES", default=50 * 1024
 SITE_URL = env.str("SITE_URL", default="")
 
 # --- Portal --------------------------------------------------------------------------------
-# Seconds a rendered public page may be cached (by the shared cache and by browsers).
+# Seconds a page rendered for anonymous readers may be served from the shared cache (0: off).
+# Signed-in users always get a rendering of their own (portal/lib/page_cache.py).
 PAGE_CACHE_SECONDS = env.int("PAGE_CACHE_SECONDS", default=60)
-# Signed-in users share cached renderings with users the access policy treats the same way
-# (same role and permission answers; see portal/lib/page_cache.py). False: always render for them.
-PAGE_CACHE_SIGNED_IN = env.bool("PAGE_CACHE_SIGNED_IN", default=True)
 # Pages one anonymous address may have rendered past the page cache per minute (0: no cap),
 # and addresses without that cap (the benchmark's load generator, a monitoring probe).
 PAGE_CACHE_MISS_LIMIT = env.int("PAGE_CACHE_MISS_LIMIT", default=120)

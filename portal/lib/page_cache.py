@@ -1,21 +1,14 @@
-"""Role-safe page caching.
+"""The page cache for anonymous readers, and the catalogue's data version.
 
-A page is rendered once per *variant* and served from the shared cache to everyone in that
-variant. The variant is decided by the access policy alone:
-
-* anonymous readers share one variant (`access.READER`);
-* signed-in users (unless `PAGE_CACHE_SIGNED_IN = False`: then they get fresh renderings)
-  share a variant with everyone whose policy answers are the same: their
-  `access.variant_key` (the role) and every `access.can_*` answer, plus whether the account
-  has an email address (the feedback form offers "email me" only then). A rendering never
-  crosses roles or permissions, so no restricted figure, draft or reviewer thread can
-  reach someone the policy would not show it to.
+Anonymous readers share one cached rendering of a page. Signed-in users (reviewers,
+editors) always get a rendering of their own: their pages show things per viewer (their
+name, restricted figures with the audit of who saw them, the reviewers' thread), and
+rendering them costs a few milliseconds (bench/README.md).
 
 Per-request values inside a cached page (the CSRF token, the feedback form's signed
-timestamp, the signed-in user's name) are rendered as markers and filled in on every hit.
-On a rendering shared by signed-in users, templates see the user only through
-`template_user()`: `user.is_authenticated` and `user.get_username` (a marker), and no
-`perms` (portal.context_processors sets both, overriding the auth processor).
+timestamp) are rendered as markers and filled in on every hit. A marker carries a
+per-deployment secret and starts with `<`, which templates escape in user text, so no
+search, comment or Markdown can produce one.
 
 The key holds the path and only the query parameters the page reads (`params`); the view
 sees only those, in one canonical order (so unknown or repeated parameters neither add
@@ -24,15 +17,16 @@ address (PAGE_CACHE_MISS_LIMIT a minute; PAGE_CACHE_MISS_EXEMPT lists addresses 
 cap, such as the benchmark's): unique query strings cannot make the server render without
 end.
 
-A view can add to the key (`vary`: e.g. the state of the reviewers' thread on a page, read
-from the database on every request) and must repeat its side effects on a hit (`on_hit`:
-e.g. the audit record of a reviewer seeing restricted figures), using what it stored in
-`request.page_cache_meta` while rendering.
 
-Every variant stays `private` and `Vary: Cookie`. The cache is invalidated by a data version
-bumped on every catalogue change (shared via the cache, so every app process sees it), and
-never outlives the next embargo lift (the date is in the key as well). `PAGE_CACHE_SECONDS
-= 0` turns it off.
+Every response of a cached view stays `private` and `Vary: Cookie`. Entries are stored
+with the catalogue's *data version* and count only while it holds; the version changes
+with every catalogue change (`bump_data_version`, called by the catalogue's models and
+querysets on every write, bulk ones included: mitigations/invalidation.py), and the
+date is in the key (no entry outlives an embargo lift). `PAGE_CACHE_SECONDS = 0` turns the
+page cache off.
+
+The data version also keys figures memoised per process (`per_data_version`): counts, the
+taxonomy tree, a filter's options; a request reads the version once (DataVersionMiddleware).
 """
 
 import contextlib
@@ -46,21 +40,19 @@ from django.conf import settings
 from django.contrib.messages import get_messages
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.http import HttpResponse, QueryDict
 from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.crypto import salted_hmac
-from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
 from portal.lib import access
 from portal.lib.clientip import client_ip, client_key
 
 VERSION_KEY = "portal:data-version"
-ENTRY_FORMAT = 3  # part of the key: entries of an older release are never unpacked
+ENTRY_FORMAT = 4  # part of the key: entries of an older release are never unpacked
 
 
 @functools.cache
@@ -83,10 +75,7 @@ def _mark_re():
     return re.compile(rb"<~" + _marker_token().encode() + rb":([A-Za-z0-9_]+)~>")
 
 
-_FRESH: dict[str, callable] = {
-    "csrf": get_token,
-    "username": lambda request: escape(request.user.get_username()),
-}
+_FRESH: dict[str, callable] = {"csrf": get_token}
 
 
 def register_fresh(name, func):
@@ -99,26 +88,6 @@ def fresh_value(request, name):
     if getattr(request, "_rendering_for_cache", False):
         return _mark(name)
     return _FRESH[name](request)
-
-
-class _TemplateUser:
-    """The signed-in user as a rendering shared by a whole variant may show them."""
-
-    is_authenticated = True
-    is_anonymous = False
-
-    def get_username(self):
-        return _mark("username")
-
-    __str__ = get_username
-
-
-def template_user(request):
-    """`user` for a template context: the real user, or on a shared rendering of a page for
-    signed-in users a stand-in whose name is filled in per request."""
-    if getattr(request, "_rendering_for_cache", False) and request.user.is_authenticated:
-        return _TemplateUser()
-    return request.user
 
 
 # --- Versions: the one helper for "something changed" stamps kept in the shared cache -------
@@ -208,19 +177,6 @@ def per_data_version(func):
     return wrapper
 
 
-def _page_key(slug) -> str:
-    return f"portal:thread:{slug}"
-
-
-def page_version(slug) -> str:
-    """One page's own version (its reviewers' thread): part of the key for those who see it."""
-    return cache_version(_page_key(slug))
-
-
-def bump_page_version(slug):
-    bump_version(_page_key(slug))
-
-
 def _timeout():
     timeout = settings.PAGE_CACHE_SECONDS
     lift = access.next_embargo_change()
@@ -229,25 +185,11 @@ def _timeout():
     return timeout
 
 
-def variant(user) -> str:
-    """Who may share a rendering: the policy's answers about the user, nothing else."""
-    if not user.is_authenticated:
-        return access.READER
-    answers = (
-        access.can_see_drafts(user),
-        access.can_see_restricted_figures(user),
-        access.can_see_reviewer_thread(user),
-        access.can_moderate(user),
-        bool(user.email),  # the feedback form's "email me at my account address"
-    )
-    return f"user-{access.variant_key(user)}-{''.join('1' if a else '0' for a in answers)}"
-
-
 def _cacheable(request):
     if request.method not in ("GET", "HEAD") or settings.PAGE_CACHE_SECONDS <= 0:
         return False
-    if request.user.is_authenticated and not settings.PAGE_CACHE_SIGNED_IN:
-        return False
+    if request.user.is_authenticated:
+        return False  # rendered per viewer
     return not get_messages(request)
 
 
@@ -315,17 +257,15 @@ def _miss_limited(request) -> HttpResponse | None:
     return response
 
 
-def role_cached(view=None, *, vary=None, on_hit=None, params=()):
-    """Cache a page per policy variant; mark every variant private and Vary: Cookie.
+def cached_for_readers(view=None, *, params=()):
+    """Serve anonymous readers a shared rendering (see the module docstring); everyone else
+    gets the view's own. Every response private and Vary: Cookie.
 
     `params`: the query parameters the page reads (all others are dropped before the view
-    runs, and are not part of the key). `vary(request, *args, **kwargs) -> str` adds to the
-    key; `on_hit(request, meta)` repeats the view's side effects when the page comes from
-    the cache, with the dict the view left in `request.page_cache_meta` while it was
-    rendered.
+    runs, and are not part of the key).
     """
     if view is None:
-        return functools.partial(role_cached, vary=vary, on_hit=on_hit, params=params)
+        return functools.partial(cached_for_readers, params=params)
 
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
@@ -333,26 +273,22 @@ def role_cached(view=None, *, vary=None, on_hit=None, params=()):
         if not _cacheable(request):
             return _headers(request, view(request, *args, **kwargs))
         path = request.get_full_path()
-        extra = vary(request, *args, **kwargs) if vary is not None else ""
-        digest = hashlib.sha256(f"{path}\n{extra}".encode("utf-8", "surrogatepass")).hexdigest()
+        digest = hashlib.sha256(path.encode("utf-8", "surrogatepass")).hexdigest()
         # The date is in the key: embargoes lift at the start of a day, so no entry outlives
         # one. The data version is stored in the entry and fetched in the same round trip.
-        key = f"portal:page:{ENTRY_FORMAT}:{variant(request.user)}:{access.today()}:{digest}"
+        key = f"portal:page:{ENTRY_FORMAT}:{access.READER}:{access.today()}:{digest}"
         found = cache.get_many([VERSION_KEY, key])
         version = found.get(VERSION_KEY) or data_version()
         if hasattr(_request, "version"):
             _request.version = version
         entry = found.get(key)
         if entry is not None and entry[0] == version:
-            _, parts, content_type, charset, meta = entry
-            if on_hit is not None:
-                on_hit(request, meta)
+            _, parts, content_type, charset = entry
         else:
             limited = _miss_limited(request)
             if limited is not None:
                 return _headers(request, limited)
             request._rendering_for_cache = True
-            request.page_cache_meta = {}
             try:
                 response = view(request, *args, **kwargs)
             finally:
@@ -363,22 +299,8 @@ def role_cached(view=None, *, vary=None, on_hit=None, params=()):
             content_type = response.get("Content-Type")
             timeout = _timeout()
             if timeout > 0:
-                entry = (version, parts, content_type, charset, request.page_cache_meta)
-                cache.set(key, entry, timeout)
+                cache.set(key, (version, parts, content_type, charset), timeout)
         response = HttpResponse(_fill(request, parts, charset), content_type=content_type)
         return _headers(request, response)
 
     return wrapper
-
-
-def connect_invalidation(*models):
-    for model in models:
-        post_save.connect(bump_data_version, sender=model, dispatch_uid=f"bump-save-{model}")
-        post_delete.connect(bump_data_version, sender=model, dispatch_uid=f"bump-del-{model}")
-    for model in models:
-        for field in model._meta.many_to_many:
-            m2m_changed.connect(
-                bump_data_version,
-                sender=field.remote_field.through,
-                dispatch_uid=f"bump-m2m-{model}-{field.name}",
-            )

@@ -130,9 +130,9 @@ def test_an_edit_through_one_instance_is_fresh_on_the_other(launch, page, make_a
         assert "The definition saved by another process." in reader.get(url).text
 
 
-def test_signed_in_page_variants_are_fresh_on_every_instance(launch, page, make_account, settings):
-    """Reviewers share cached renderings (per policy variant) through Redis: an edit, and a
-    role taken away, through one process must show on the other at once."""
+def test_signed_in_pages_are_fresh_on_every_instance(launch, page, make_account, settings):
+    """Signed-in users get renderings of their own on every instance: an edit, and a role
+    taken away, through one process must show on the other at once."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
@@ -145,13 +145,13 @@ def test_signed_in_page_variants_are_fresh_on_every_instance(launch, page, make_
     rhea, ruth = Browser(a.url), Browser(b.url)
     rhea.sign_in("rhea-reviewer", PASSWORD)
     ruth.sign_in("ruth-reviewer", PASSWORD)
-    first = rhea.get(url).text  # rendered by A for reviewers and cached
+    first = rhea.get(url).text  # rendered by A for Rhea
     assert SECRET_LABEL in first and "rhea-reviewer" in first
-    shared = ruth.get(url).text  # B serves A's rendering, with Ruth's own name
+    shared = ruth.get(url).text  # rendered by B for Ruth
     assert SECRET_LABEL in shared and "ruth-reviewer" in shared and "rhea-reviewer" not in shared
 
     # Another process (the test process, same Redis and prefix) edits the page and takes
-    # Ruth's role away; the versions it bumps live in Redis, so both instances see it.
+    # Ruth's role away; both instances see it on the next request.
     _edit_from_this_process(settings, launch, page, "Edited while reviewers had it cached.")
     for reviewer in (rhea, ruth):
         assert "Edited while reviewers had it cached." in reviewer.get(url).text
