@@ -1,7 +1,8 @@
-"""Cached pages leave per-request values (CSRF token, form stamp) open as markers (the viewer's
-name was one while signed-in users shared cached pages). User text must never be taken for a marker: the old markers were plain text
-(`@@portal-fresh:csrf@@`), so a search for it printed the visitor's CSRF token, and a
-reviewer comment holding the username marker showed every viewer their own name.
+"""Cached pages leave per-request values (CSRF token, form stamp) open as markers (the
+viewer's name was one while signed-in users shared cached pages). User text must never be
+taken for a marker: the old markers were plain text (`@@portal-fresh:csrf@@`), so a search
+for it printed the visitor's CSRF token, and a reviewer comment holding the username marker
+showed every viewer their own name.
 
 Every payload is sent through each place user text reaches a page (search box and title,
 feedback in the reviewers' thread, a display name, admin-edited Markdown); for anonymous
