@@ -42,6 +42,7 @@ def _attrs(attrs) -> str:
 
 
 _SELECTS: dict = {}
+_NOTHING = "\x00no option has this value\x00"
 
 
 class FastSelect(forms.Select):
@@ -58,24 +59,38 @@ class FastSelect(forms.Select):
             forms.Select.option_template_name,
         ) or self.allow_multiple_selected:
             return super().render(name, value, attrs, renderer)
-        final_attrs = self.build_attrs(self.attrs, attrs)
-        if isinstance(self.choices, ModelChoiceIterator):
-            source = (current_data_version(), self.choices.queryset.model._meta.label)
-        else:
-            source = tuple(self.choices)
-        key = (name, tuple(sorted(final_attrs.items())), source)
+        key = self._memo_key(name, attrs)
+        if key is None:
+            return mark_safe(self._render_select(name, value, attrs))  # noqa: S308 - escaped
         html = _SELECTS.get(key)
         if html is None:
-            html = self._render(name, None, attrs)
+            html = self._render_select(name, _NOTHING, attrs)  # no option chosen
             if len(_SELECTS) >= 256:
                 _SELECTS.clear()
             _SELECTS[key] = html
-        for chosen in self.format_value(value)[:1]:
-            option = f'<option value="{conditional_escape(chosen)}">'
-            html = html.replace(option, option[:-1] + " selected>", 1)
+        # As Select: the first option whose value is among the chosen ones is selected.
+        found = [
+            (html.find(option), option)
+            for option in {
+                f'<option value="{conditional_escape(v)}">' for v in self.format_value(value)
+            }
+        ]
+        found = [(at, option) for at, option in found if at >= 0]
+        if found:
+            at, option = min(found)
+            html = f"{html[:at]}{option[:-1]} selected>{html[at + len(option) :]}"
         return mark_safe(html)  # noqa: S308 - built by _render from escaped pieces
 
-    def _render(self, name, value, attrs):
+    def _memo_key(self, name, attrs):
+        """What a database-fed select's HTML depends on (its attributes as text: 0, False and
+        "0" render differently); None for fixed choices (few, rendered each time)."""
+        if not isinstance(self.choices, ModelChoiceIterator):
+            return None
+        final_attrs = self.build_attrs(self.attrs, attrs)
+        label = self.choices.queryset.model._meta.label
+        return (name, repr(list(final_attrs.items())), current_data_version(), label)
+
+    def _render_select(self, name, value, attrs):
         """The select's HTML with `value` chosen, as Django's templates would render it."""
         widget = self.get_context(name, value, attrs)["widget"]
         out = [f'<select name="{conditional_escape(widget["name"])}"{_attrs(widget["attrs"])}>']

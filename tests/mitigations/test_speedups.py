@@ -128,6 +128,27 @@ def test_the_list_filters_render_as_with_djangos_select(monkeypatch, editor, que
         assert '<option value="1.2" selected>1.2 Second &quot;level&quot;</option>' in fast[0]
 
 
+@pytest.mark.django_db
+def test_database_fed_selects_are_kept_per_data_version(monkeypatch, editor):
+    """Their options are rendered once per data version: another value is marked in the kept
+    HTML exactly as Select would mark it, and a catalogue write shows at once."""
+    CategoryFactory(code="1", name="Top")
+    CategoryFactory(code="1.2", name="Second")
+
+    def rendered(query):
+        form = MitigationFilter(query, queryset=Mitigation.objects.all(), user=editor).form
+        return form["category"].as_widget(), form
+
+    first, _ = rendered(None)
+    chosen, form = rendered({"category": "1.2"})
+    assert chosen != first
+    with monkeypatch.context() as m:
+        m.setattr(FastSelect, "render", forms.Widget.render)
+        assert chosen == form["category"].as_widget()
+    CategoryFactory(code="1.3", name="Added later")
+    assert "Added later" in rendered(None)[0]
+
+
 # --- ResultsPaginator ----------------------------------------------------------------------
 
 
