@@ -1,7 +1,13 @@
-"""Django's Redis cache, degrading to "no cache" while Redis is unavailable.
+"""django-redis's cache, degrading to "no cache" while Redis is unavailable.
 
-Redis only holds caches (pages, the session cache, permissions, rate-limit counters), so an
-outage must not take the site down with it. While Redis cannot be reached (connection
+django-redis gives pooled clients (one redis-py client per connection pool; Django's own
+backend built one per call, ~0.3 ms each). Its IGNORE_EXCEPTIONS turns errors into misses,
+but it tries Redis on every call (a hung Redis then costs every call the socket timeout)
+and forgets writes it dropped; the wrapper below does both as described here, with
+IGNORE_EXCEPTIONS off.
+
+Redis only holds caches (pages, the session cache, rate-limit counters), so an outage must
+not take the site down with it. While Redis cannot be reached (connection
 refused or reset, a timeout, Redis loading, read-only or out of memory) every call behaves
 like a cache that keeps nothing:
 
@@ -11,8 +17,7 @@ like a cache that keeps nothing:
 - `incr`/`decr` raise ValueError, as for a missing key.
 
 Callers see misses: the page cache renders, sessions come from the database (`cached_db`),
-permissions from the database, and the feedback rate limiter falls back to the database
-(feedback/antispam.py).
+and the feedback rate limiter falls back to the database (feedback/antispam.py).
 
 Writes are not silently lost either: the keys of every `set`, `set_many`, `delete` and
 `delete_many` dropped during an outage are remembered (per process) and deleted from Redis
@@ -38,7 +43,7 @@ import threading
 import time
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
-from django.core.cache.backends.redis import RedisCache, RedisCacheClient
+from django_redis.cache import RedisCache
 from redis import exceptions as redis_errors
 
 log = logging.getLogger(__name__)
@@ -170,38 +175,6 @@ class _Unavailable(Exception):
     pass
 
 
-class _ReusingClient(RedisCacheClient):
-    """Django's Redis client, keeping one redis-py client per connection pool.
-
-    Django builds a new `redis.Redis` for every call (its constructor copies ~200 response
-    callbacks: ~0.3 ms, more than a round trip to a local Redis). A `redis.Redis` is
-    thread-safe and holds no connection of its own (the pool does), so one per pool will do.
-    """
-
-    def get_client(self, key=None, *, write=False):
-        pool = self._get_connection_pool(write)
-        clients = self.__dict__.setdefault("_clients", {})
-        client = clients.get(id(pool))
-        if client is None:
-            client = clients[id(pool)] = self._client(connection_pool=pool)
-        return client
-
-    def incr(self, key, delta):
-        """Increment an existing key in one atomic round trip.
-
-        Django sends EXISTS, then INCRBY: two round trips, and a key that expires between
-        them is created again by INCRBY *without* an expiry (a rate-limit window that never
-        ends). The script does both on the server, at once."""
-        client = self.get_client(key, write=True)
-        script = self.__dict__.get("_incr_script")
-        if script is None:
-            script = self._incr_script = client.register_script(_INCR_EXISTING)
-        value = script(keys=[key], args=[delta], client=client)
-        if value is None:
-            raise ValueError(f"Key '{key}' not found.")
-        return value
-
-
 _INCR_EXISTING = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return redis.call('INCRBY', KEYS[1], ARGV[1])
@@ -211,19 +184,26 @@ return false
 
 
 class DegradingRedisCache(RedisCache):
-    """RedisCache whose every call is a miss while Redis is unavailable (see above).
+    """django-redis's RedisCache whose every call is a miss while Redis is unavailable (see
+    above).
 
-    OPTIONS are those of RedisCache (passed to redis-py's connection pool), defaulting to
-    DEFAULT_OPTIONS, plus `unavailable_retry_seconds` (RETRY_SECONDS).
+    OPTIONS: `socket_connect_timeout` and `socket_timeout` (DEFAULT_OPTIONS),
+    `unavailable_retry_seconds` (RETRY_SECONDS); other lower-case options go to redis-py's
+    connection pool, upper-case ones to django-redis (IGNORE_EXCEPTIONS stays off).
     """
 
     def __init__(self, server, params):
-        super().__init__(server, params)
-        self._class = _ReusingClient
-        options = dict(self._options)
+        options = dict(params.get("OPTIONS") or {})
         retry_seconds = float(options.pop("unavailable_retry_seconds", RETRY_SECONDS))
-        self._options = {**DEFAULT_OPTIONS, **options}
-        self._health = _health_of(self._servers, retry_seconds)
+        ours = {k: options.pop(k) for k in list(options) if k.islower()}
+        ours = {**DEFAULT_OPTIONS, **ours}
+        options["SOCKET_CONNECT_TIMEOUT"] = ours.pop("socket_connect_timeout")
+        options["SOCKET_TIMEOUT"] = ours.pop("socket_timeout")
+        options["CONNECTION_POOL_KWARGS"] = {**options.get("CONNECTION_POOL_KWARGS", {}), **ours}
+        options["IGNORE_EXCEPTIONS"] = False
+        super().__init__(server, {**params, "OPTIONS": options})
+        servers = server if isinstance(server, (list, tuple)) else server.split(",")
+        self._health = _health_of(servers, retry_seconds)
 
     @property
     def available(self) -> bool:
@@ -247,9 +227,12 @@ class DegradingRedisCache(RedisCache):
     def _forget_dropped(self) -> None:
         """Delete what was written or deleted during the outage (see above)."""
         keys = self._health.take_dropped()
+        if not keys:
+            return
         try:
+            client = self.client.get_client(write=True)
             for start in range(0, len(keys), 1000):
-                self._cache.delete_many(keys[start : start + 1000])
+                client.delete(*keys[start : start + 1000])
         except BaseException:
             self._health.drop(keys, always=True)  # still to do
             raise
@@ -262,7 +245,7 @@ class DegradingRedisCache(RedisCache):
     def ping(self) -> bool:
         """Whether Redis answers now (skipped, False, while it is known to be down)."""
         try:
-            return bool(self._run(lambda: self._cache.get_client(write=True).ping()))
+            return bool(self._run(lambda: self.client.get_client(write=True).ping()))
         except _Unavailable:
             return False
 
@@ -298,7 +281,8 @@ class DegradingRedisCache(RedisCache):
 
     def set_many(self, data, timeout=DEFAULT_TIMEOUT, version=None):
         try:
-            return self._run(super().set_many, data, timeout, version)
+            self._run(super().set_many, data, timeout, version)
+            return []
         except _Unavailable:
             self._dropped(data, version, always=self.get_backend_timeout(timeout) is None)
             return list(data)
@@ -311,7 +295,7 @@ class DegradingRedisCache(RedisCache):
 
     def delete(self, key, version=None):
         try:
-            return self._run(super().delete, key, version)
+            return bool(self._run(super().delete, key, version))
         except _Unavailable:
             self._dropped([key], version, always=True)
             return False
@@ -323,10 +307,28 @@ class DegradingRedisCache(RedisCache):
             self._dropped(keys, version, always=True)
 
     def incr(self, key, delta=1, version=None):
+        """Increment an existing key in one atomic round trip (ValueError if it is missing).
+
+        Not django-redis's incr: on a value that is not an integer it falls back to a read
+        and a write (not atomic), where a caller's bug should raise."""
         try:
-            return self._run(super().incr, key, delta, version)
+            return self._run(self._incr_existing, key, delta, version)
         except _Unavailable:
             raise ValueError(f"Key '{key}' not found (the cache is unavailable).") from None
+
+    def decr(self, key, delta=1, version=None):
+        return self.incr(key, -delta, version)
+
+    def _incr_existing(self, key, delta, version):
+        made = self.make_and_validate_key(key, version=version)
+        client = self.client.get_client(write=True)
+        script = self.__dict__.get("_incr_script")
+        if script is None:
+            script = self._incr_script = client.register_script(_INCR_EXISTING)
+        value = script(keys=[made], args=[delta], client=client)
+        if value is None:
+            raise ValueError(f"Key '{key}' not found.")
+        return value
 
     def clear(self):
         try:

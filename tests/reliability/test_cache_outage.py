@@ -94,13 +94,13 @@ def test_an_outage_is_logged_once_not_per_call_and_redis_is_left_alone_between_r
 ):
     cache = backend(dead_url(), unavailable_retry_seconds=0.3)
     attempts = []
-    get_client = cache._cache.get_client
+    get_client = cache.client.get_client
 
     def counting(*args, **kwargs):
         attempts.append(time.monotonic())
         return get_client(*args, **kwargs)
 
-    monkeypatch.setattr(cache._cache, "get_client", counting)
+    monkeypatch.setattr(cache.client, "get_client", counting)
     caplog.set_level(logging.WARNING, logger=LOGGER)
     for _ in range(200):
         assert cache.get("k") is None
@@ -217,7 +217,7 @@ def test_incr_is_one_atomic_round_trip_and_never_creates_a_key(tmp_path):
         assert not redis.keys("outage-test:*missing*")  # not created (Django's INCRBY would)
         cache.add("window", 1, 60)
         sent = []
-        client = cache._cache.get_client(write=True)
+        client = cache.client.get_client(write=True)
         original = client.execute_command
 
         def counting(*args, **kwargs):
