@@ -168,6 +168,16 @@ class RmfFunction(Facet):
         verbose_name = "AI RMF function"
 
 
+class SourceDocumentQuerySet(CatalogueQuerySet):
+    def with_counts(self, mitigations):
+        """Annotate `mitigation_count`: how many of `mitigations` (policy-filtered) cite it."""
+        return self.annotate(
+            mitigation_count=models.Count(
+                "mitigations", filter=models.Q(mitigations__in=mitigations), distinct=True
+            )
+        )
+
+
 class SourceDocument(CatalogueModel):
     key = models.SlugField(max_length=100, unique=True, help_text="Stable id, e.g. uuk2024")
     title = models.CharField(max_length=500)
@@ -176,6 +186,8 @@ class SourceDocument(CatalogueModel):
     url = models.URLField(max_length=500, blank=True)
     doi = models.CharField(max_length=200, blank=True)
     abstract = models.TextField(blank=True)
+
+    objects = SourceDocumentQuerySet.as_manager()
 
     class Meta:
         ordering = ["-year", "title"]

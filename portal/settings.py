@@ -332,6 +332,17 @@ DATASET_UPLOAD_MAX_BYTES = env.int("DATASET_UPLOAD_MAX_BYTES", default=50 * 1024
 # Base address used in emails sent by the task worker (no request there), e.g. https://portal.example.org
 SITE_URL = env.str("SITE_URL", default="")
 
+# --- API (/api/v1/) ------------------------------------------------------------------------
+# Turns a personal token into its owner (or None); the accounts app keeps the tokens.
+API_TOKEN_AUTHENTICATOR = "portal.accounts.tokens.user_for_token"  # noqa: S105
+# bucket -> (requests, window seconds): per token, per address (requests without a token),
+# and failed token attempts per address.
+API_RATE_LIMITS = {
+    "token": (env.int("API_RATE_LIMIT_TOKEN", default=1200), 60),
+    "address": (env.int("API_RATE_LIMIT_ADDRESS", default=300), 60),
+    "failed_tokens": (20, 60),
+}
+
 # --- Portal --------------------------------------------------------------------------------
 # Seconds a page rendered for anonymous readers may be served from the shared cache (0: off).
 # Signed-in users always get a rendering of their own (portal/lib/page_cache.py).

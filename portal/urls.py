@@ -1,6 +1,7 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
+from mitigations import api
 from mitigations import views as mitigation_views
 from portal import views
 
@@ -9,6 +10,8 @@ urlpatterns = [
     path("", include("mitigations.urls")),
     path("feedback/", include("feedback.urls")),
     path("accounts/", include("portal.accounts.urls")),
+    path("api/v1/", api.api.urls),
+    re_path(r"^api/(?P<rest>.*)$", api.not_found),
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),
 ]
