@@ -112,7 +112,7 @@ def _cross_cutting(run):
     return wrapper
 
 
-api.add_decorator(_cross_cutting, mode="operation")
+api.add_decorator(_cross_cutting, mode="view")  # around the whole operation
 
 
 @api.exception_handler(ApiError)
@@ -455,16 +455,19 @@ def get_source(request, id: str):  # noqa: A002
 def _since(text):
     if text is None:
         return None
-    moment = parse_datetime(text) if "T" in text else None
-    if moment is None:
+    try:
+        moment = parse_datetime(text) if "T" in text else None
         day = parse_date(text) if "T" not in text else None
-        if day is None:
-            raise ApiError(
-                400,
-                "invalid_parameter",
-                "since: an ISO 8601 date or date-time, e.g. 2026-03-01 or 2026-03-01T09:30:00Z",
-                parameter="since",
-            )
+    except ValueError:  # well formed, but no such date or time
+        moment = day = None
+    if moment is None and day is None:
+        raise ApiError(
+            400,
+            "invalid_parameter",
+            "since: an ISO 8601 date or date-time, e.g. 2026-03-01 or 2026-03-01T09:30:00Z",
+            parameter="since",
+        )
+    if moment is None:
         moment = datetime.datetime.combine(day, datetime.time.min, tzinfo=datetime.UTC)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.UTC)

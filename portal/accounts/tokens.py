@@ -14,11 +14,14 @@ from django.utils import timezone
 
 from portal.accounts.models import ApiToken
 from portal.lib import access
+from portal.lib.cached_auth import CachedPermissionsBackend
 
 TOKEN_PREFIX = "mpt_"  # noqa: S105 - not a secret: recognisable in logs and by secret scanners
 LIFETIMES_DAYS = (30, 90, 365)
 MAX_ACTIVE_TOKENS = 10
 TOKEN_ROLES = (access.REVIEWER, access.EDITOR)
+# Users and their permissions from the shared cache, versioned like sessions' users are.
+_users = CachedPermissionsBackend()
 
 
 def digest(raw: str) -> str:
@@ -79,17 +82,17 @@ def token_revoke(*, user, token_id) -> bool:
 def user_for_token(raw: str):
     """The owner of an active token who still holds a token role, else None.
 
-    Read from the database on every request: a revoked token, a deactivated account or a
-    removed role count from the next request on. The role comes from the access policy
-    (permissions cached per version by portal/lib/cached_auth.py)."""
+    The token is read from the database on every request, so revoking or expiring it counts
+    from the next request on; the owner and their permissions come from the versioned
+    cache of portal/lib/cached_auth.py, so a deactivated account or a removed role does too."""
     if not raw.startswith(TOKEN_PREFIX) or len(raw) > 100:
         return None
-    token = ApiToken.objects.select_related("user").filter(digest=digest(raw)).first()
+    token = ApiToken.objects.filter(digest=digest(raw)).first()
     now = timezone.now()
     if token is None or not token.is_active(now):
         return None
-    user = token.user
-    if not user.is_active or not may_have_tokens(user):
+    user = _users.get_user(token.user_id)  # None if deactivated
+    if user is None or not may_have_tokens(user):
         return None
     today = access.today(now)
     if token.last_used_on != today:

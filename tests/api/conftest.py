@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from portal.accounts import tokens
 from tests.factories import UserFactory
+from tests.portal.test_access_matrix import world  # noqa: F401 (the canary catalogue)
 
 CALLERS = ["anonymous", "roleless", "reviewer_token", "editor_token", "revoked", "expired"]
 # What each caller may see (None: refused with 401).
