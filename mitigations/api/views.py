@@ -35,6 +35,9 @@ PAGE_PARAMS = {"page", "page_size"}
 
 
 class Api(NinjaAPI):
+    def get_openapi_operation_id(self, operation):
+        return operation.view_func.__name__  # list_mitigations, get_mitigation, …
+
     def get_openapi_schema(self, **kwargs):
         """Anonymous access is allowed everywhere: `{}` among each operation's security."""
         schema = super().get_openapi_schema(**kwargs)
