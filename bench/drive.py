@@ -213,6 +213,7 @@ class Scenario:
         self.expect, self.location = expect, location
         self.check = check  # (must contain, must not contain) for the sanity request
         self.cookie = ""
+        self.authorization = ""  # an API token's header
         self.warmup_targets = None  # POST: a separate pool, so no body is sent twice
 
     @property
@@ -358,11 +359,14 @@ def build_scenarios(url, static_path, pages, clients):
             get("/admin/feedback/feedback/?category=1.2"),
             check=(['id="result_list"'], []),
         ),
+        *api_scenarios(pages, get),
         Scenario("healthz", "/healthz", "reader", get("/healthz"), check=(['"ok"'], [])),
         Scenario("static", "static file (whitenoise)", "reader", get(static_path)),
     ]
     for s in scenarios:
-        if s.role != "reader":
+        if s.role == "reviewer_token":
+            s.authorization = f"Bearer {clients['reviewer_token']}"
+        elif s.role != "reader":
             s.cookie = clients[s.role].cookie_header()
     # Every page scenario again on the server with the page cache off, right after it.
     paired = []
@@ -387,6 +391,34 @@ def _ratio(minimum, p99=None):
     return (f"rps >= {minimum} x baseline" + (f", p99 < {p99} ms" if p99 else ""), check)
 
 
+def api_scenarios(pages, get):
+    """The read API: list page 50 and details, anonymous (shared cache) and with a token."""
+    details = [f"/api/v1/mitigations/{p['code']}?expand=figures" for p in pages]
+    scenarios = []
+    for role in ("reader", "reviewer_token"):
+        must, must_not = ('"restricted":true', "") if role != "reader" else ("", '"restricted"')
+        scenarios += [
+            Scenario(f"api_list_page50_{role}", "api list, page 50", role,
+                     get("/api/v1/mitigations?page=50"), check=(['"results"'], [])),
+            Scenario(f"api_detail_{role}", f"api detail ({len(details)}, figures)", role,
+                     get(*details), check=([m for m in [must] if m], [m for m in [must_not] if m]),
+                     primed=role == "reader"),
+        ]  # fmt: skip
+    return scenarios
+
+
+def api_token(client):
+    """A reviewer's personal API token, made on the account page like a person would."""
+    status, _, html = client.request("GET", "/accounts/")
+    csrf = form_value(html, "csrfmiddlewaretoken")
+    data = {"name": "bench", "lifetime_days": "30", "csrfmiddlewaretoken": csrf}
+    status, _, html = client.request("POST", "/accounts/tokens/", data)
+    match = re.search(r'id="new-api-token">([^<]+)<', html)
+    if status != 200 or not match:
+        raise SystemExit(f"creating an API token failed ({status})")
+    return match.group(1)
+
+
 TARGETS = {
     # scenario -> (what, check(result, baseline) -> bool). Issue 17: pages rendered without the
     # page cache ("_off") are fast on their own; with it, hits stay as fast as they were.
@@ -401,6 +433,13 @@ TARGETS = {
     "home": _ratio(0.5),
     "detail_reader": _ratio(0.5),
     "list_reader": _ratio(0.5),
+    # The read API (issue 16): public bodies come from the cache; tokens are rendered per role.
+    "api_list_page50_reader": _ratio(0.3),
+    "api_detail_reader": _ratio(0.3),
+    **{
+        name: ("p99 < 100 ms", lambda r, b: r["p99_ms"] < 100)
+        for name in ("api_list_page50_reviewer_token", "api_detail_reviewer_token")
+    },
     "feedback_post": (
         "rps >= 0.17 x baseline, 0 errors, every accepted post stored",
         lambda r, b: r["rps"] >= 0.17 * b and r["errors"] == 0 and r.get("stored_ok", False),
@@ -415,10 +454,11 @@ def sanity_check(url, scenario, clients):
     if not scenario.check:
         return
     client = Client(url)
-    if scenario.role in clients:
+    if isinstance(clients.get(scenario.role), Client):
         client.cookies = dict(clients[scenario.role].cookies)
     path = scenario.path
-    status, _, html = client.request("GET", path)
+    headers = {"Authorization": scenario.authorization} if scenario.authorization else None
+    status, _, html = client.request("GET", path, headers=headers)
     must, must_not = scenario.check
     problems = [f"status {status}"] if status != 200 else []
     problems += [f"missing {m!r}" for m in must if m not in html]
@@ -436,6 +476,7 @@ def run_wrk(url, scenario, targets, seconds, workdir):
         "BENCH_TARGETS": str(targets_file),
         "BENCH_THREADS": str(THREADS),
         "BENCH_COOKIE": scenario.cookie,
+        "BENCH_AUTHORIZATION": scenario.authorization,
         "BENCH_EXPECT": str(scenario.expect),
         "BENCH_LOCATION": scenario.location or "",
         "BENCH_OUT": str(out),
@@ -709,6 +750,7 @@ def main():
     load_before = os.getloadavg()
     started = datetime.datetime.now().astimezone()
     clients = {"reviewer": sign_in(url, "bench-reviewer"), "editor": sign_in(url, "bench-editor")}
+    clients["reviewer_token"] = api_token(clients["reviewer"])
     pages = pick_pages()
     assert len(pages) >= 50, "too few pages with restricted figures: seed the database"
     scenarios = build_scenarios(url, "/static/" + staticfiles_storage.stored_name("css/portal.css"),

@@ -10,7 +10,7 @@ urlpatterns = [
     path("", include("mitigations.urls")),
     path("feedback/", include("feedback.urls")),
     path("accounts/", include("portal.accounts.urls")),
-    path("api/v1/", api.api.urls),
+    path("api/v1/", api.urls()),
     re_path(r"^api/(?P<rest>.*)$", api.not_found),
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),

@@ -5,6 +5,7 @@
 --                  it in order, wrapping around (counted as "wrapped": a POST body sent twice)
 --   BENCH_THREADS  the -t value
 --   BENCH_COOKIE   Cookie header (optional)
+--   BENCH_AUTHORIZATION  Authorization header (optional: an API token)
 --   BENCH_EXPECT   the expected status (200, or 302 for the feedback POST)
 --   BENCH_LOCATION for 302s: the Location must contain this text (optional)
 --   BENCH_OUT      where done() writes the JSON result
@@ -56,6 +57,8 @@ function init(args)
   headers["User-Agent"] = "portal-bench/wrk"
   local cookie = os.getenv("BENCH_COOKIE")
   if cookie and #cookie > 0 then headers["Cookie"] = cookie end
+  local authorization = os.getenv("BENCH_AUTHORIZATION")
+  if authorization and #authorization > 0 then headers["Authorization"] = authorization end
   expect = tonumber(os.getenv("BENCH_EXPECT") or "200")
   location = os.getenv("BENCH_LOCATION")
   if location == "" then location = nil end

@@ -149,6 +149,36 @@ def _http_error(request, exc):
     return error_response(exc.status_code, "error", str(exc.message))
 
 
+def _head_and_json_405(view):
+    """HEAD is a GET without the body; other methods get a JSON 405."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        head = request.method == "HEAD"
+        if head:
+            request.method = "GET"
+        response = view(request, *args, **kwargs)
+        if head and not response.streaming:
+            length = len(response.content)
+            response.content = b""
+            response["Content-Length"] = str(length)
+        if response.status_code == 405:
+            allowed = response.get("Allow", "GET")
+            response = error_response(405, "method_not_allowed", "The API is read-only: GET.")
+            response["Allow"] = allowed + ", HEAD"
+        return response
+
+    return wrapper
+
+
+def urls():
+    """The API's URL patterns (api.urls), with HEAD and JSON 405s."""
+    patterns, app_name, namespace = api.urls
+    for pattern in patterns:
+        pattern.callback = _head_and_json_405(pattern.callback)
+    return patterns, app_name, namespace
+
+
 def not_found(request, rest=""):
     """Any other path under /api/: a JSON 404."""
     return error_response(404, "not_found", "No such API endpoint. See /api/v1/docs.")

@@ -133,3 +133,16 @@ def test_since_filters_changes(catalogue, client):
     assert (
         json.loads(client.get("/api/v1/changes?since=2999-01-01T00:00:00Z").content)["count"] == 0
     )
+
+
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete", "options"])
+def test_the_api_is_read_only(catalogue, method):
+    response = getattr(Client(enforce_csrf_checks=True), method)("/api/v1/mitigations")
+    assert error_of(response, 405)["code"] == "method_not_allowed"
+    assert "GET" in response["Allow"]
+
+
+def test_head_is_a_get_without_a_body(catalogue, client):
+    response = client.head("/api/v1/mitigations")
+    assert response.status_code == 200 and response.content == b""
+    assert response["ETag"] == client.get("/api/v1/mitigations")["ETag"]
