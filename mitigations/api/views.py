@@ -239,7 +239,7 @@ def _audit_restricted(user, mitigation_figures):
             audit.record_restricted_view(user, mitigation)
 
 
-def _selection(request, user, extra_params=()):
+def _selection(request, user):
     fields = serialize.parse_list(
         request, "fields", serialize.MITIGATION_FIELDS, default=serialize.MITIGATION_FIELDS
     )
@@ -319,7 +319,10 @@ def list_mitigations(
         if not filterset.is_valid():
             name, errors = next(iter(filterset.errors.items()))
             raise ApiError(400, "invalid_parameter", f"{name}: {errors[0]}", parameter=name)
-        results = serialize.prepare(filterset.qs, user, fields_, expand_)
+        results = filterset.qs
+        # The list's order, then the id: pages never overlap or skip on ties.
+        results = results.order_by(*(results.query.order_by or ("name",)), "code")
+        results = serialize.prepare(results, user, fields_, expand_)
         current, envelope = _paginate(request, results, page, page_size)
         items = list(current.object_list)
         if "figures" in expand_:
@@ -335,7 +338,8 @@ def list_mitigations(
 
 def _visible_mitigation(user, code, queryset=None):
     queryset = queryset if queryset is not None else Mitigation.objects.visible_to(user)
-    found = queryset.filter(code__iexact=code[:20]).first()
+    max_length = Mitigation._meta.get_field("code").max_length
+    found = queryset.filter(code__iexact=code).first() if len(code) <= max_length else None
     if found is None:  # a draft and a missing id answer alike
         raise ApiError(404, "not_found", "No mitigation with this id.")
     return found
@@ -475,8 +479,10 @@ def get_source(request, id: str):  # noqa: A002
     def build():
         found = (
             SourceDocument.objects.with_counts(Mitigation.objects.visible_to(user))
-            .filter(key=id[:100])
+            .filter(key=id)
             .first()
+            if len(id) <= SourceDocument._meta.get_field("key").max_length
+            else None
         )
         if found is None:
             raise ApiError(404, "not_found", "No source with this id.")

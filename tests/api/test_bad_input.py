@@ -146,3 +146,14 @@ def test_head_is_a_get_without_a_body(catalogue, client):
     response = client.head("/api/v1/mitigations")
     assert response.status_code == 200 and response.content == b""
     assert response["ETag"] == client.get("/api/v1/mitigations")["ETag"]
+
+
+def test_pages_never_overlap_on_ties(db, client):
+    category = CategoryFactory(code="3.2.1")
+    for i in range(7):
+        MitigationFactory(code=f"T{i}", name="Same name", category=category)
+    seen = []
+    for page in (1, 2, 3):
+        body = json.loads(client.get(f"/api/v1/mitigations?page_size=3&page={page}").content)
+        seen += [m["id"] for m in body["results"]]
+    assert seen == sorted(seen) and len(set(seen)) == 7
