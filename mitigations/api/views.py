@@ -29,7 +29,7 @@ from portal.lib import access
 
 MAX_QUERY_STRING = 1024
 PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
-ERRORS = {400: schemas.ErrorBody, 401: schemas.ErrorBody, 404: schemas.ErrorBody}
+ERRORS = {status: schemas.ErrorBody for status in (400, 401, 404, 414, 429)}
 LIST_PARAMS = {"q", "category", "lifecycle", "actor", "rmf", "source", "status", "sort"}
 PAGE_PARAMS = {"page", "page_size"}
 
