@@ -29,7 +29,7 @@ from portal.lib import access
 
 MAX_QUERY_STRING = 1024
 PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
-ERRORS = {status: schemas.ErrorBody for status in (400, 401, 404, 414, 429)}
+ERRORS = dict.fromkeys((400, 401, 404, 414, 429), schemas.ErrorBody)
 LIST_PARAMS = {"q", "category", "lifecycle", "actor", "rmf", "source", "status", "sort"}
 PAGE_PARAMS = {"page", "page_size"}
 
