@@ -3,11 +3,11 @@
 
 * Readers (anonymous or signed in without a role) get public data: an ETag (a hash of the
   body: no database id, no counter), a Last-Modified stamp, 304 answers, and CORS for
-  anonymous requests (`*`, never credentials). Their bodies are kept in the shared cache
-  like pages: keyed by the URL and the day (embargoes lift at the start of a day), checked
-  against the catalogue's data version (portal/lib/page_cache.py).
+  anonymous requests (`*`, never credentials).
 * Reviewers and editors may receive restricted data: `Cache-Control: private, no-store`,
   no validators, no CORS.
+
+Bodies are kept in the shared cache per role (json_response), like pages.
 """
 
 import hashlib
@@ -22,6 +22,8 @@ from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.http import http_date, parse_http_date_safe
 
+from mitigations import audit
+from mitigations.models import Mitigation
 from portal.lib import access, page_cache
 
 LATEST_STAMP = "api:last-modified:latest"
@@ -42,33 +44,54 @@ def render(data) -> bytes:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def _timeout() -> int:
+def _seconds_left(lift) -> int:
+    """How long a body may be kept: PAGE_CACHE_SECONDS, never past the next embargo lift."""
     timeout = settings.PAGE_CACHE_SECONDS
-    lift = access.next_embargo_change()
     if lift is not None:
         timeout = min(timeout, max(0, int((lift - timezone.now()).total_seconds())))
     return timeout
 
 
+def audited(request, mitigation):
+    """Record that the user saw a mitigation's restricted figures (mitigations/audit.py), and
+    remember it, so that the body served again from the cache records it again."""
+    audit.record_restricted_view(actor(request), mitigation)
+    request.api_audited.append(mitigation.pk)
+
+
 def json_response(request, build) -> HttpResponse:
-    """`build()` -> data, rendered; for readers through the shared cache of public bodies."""
-    if not is_public(request) or settings.PAGE_CACHE_SECONDS <= 0:
-        return HttpResponse(render(build()), content_type="application/json")
+    """`build()` -> data, rendered once per role, URL, day and catalogue version.
+
+    Like the pages (portal/lib/page_cache.py), a body is shared in the cache by everyone
+    the policy treats alike: the role is in the key (and nothing else about the user: the
+    API shows nothing personal), so a body never crosses roles. The day is in the key
+    (embargoes lift at the start of a day), and an entry never outlives the next lift. A
+    hit repeats the audit records the rendering wrote."""
+    request.api_audited = []
+    if settings.PAGE_CACHE_SECONDS <= 0:
+        response = HttpResponse(render(build()), content_type="application/json")
+        response.api_lift, response.api_stamp = access.next_embargo_change(), None
+        return response
     url = request.build_absolute_uri()
     digest = hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()
-    key = f"api:body:{access.today()}:{digest}"
+    role = access.role_of(actor(request))
+    key = f"api:body:{role}:{access.today()}:{digest}"
     found = cache.get_many([page_cache.VERSION_KEY, key])
     version = found.get(page_cache.VERSION_KEY) or page_cache.data_version()
     entry = found.get(key)
     if entry is not None and entry[0] == version:
-        body = entry[1]
+        _version, body, lift, stamp, audited_pks = entry
+        for pk in audited_pks:
+            audit.record_restricted_view(actor(request), Mitigation(pk=pk))
     else:
         body = render(build())
-        timeout = _timeout()
+        lift = access.next_embargo_change()
+        stamp = last_modified(version) if role == access.READER else None
+        timeout = _seconds_left(lift)
         if timeout > 0:
-            cache.set(key, (version, body), timeout)
+            cache.set(key, (version, body, lift, stamp, request.api_audited), timeout)
     response = HttpResponse(body, content_type="application/json")
-    response.data_version = version
+    response.api_lift, response.api_stamp = lift, stamp
     return response
 
 
@@ -104,9 +127,9 @@ def finish(request, response, quota=None) -> HttpResponse:
     public = is_public(request)
     if public and response.status_code == 200:
         etag = '"' + hashlib.sha256(response.content).hexdigest()[:32] + '"'
-        version = getattr(response, "data_version", None) or page_cache.data_version()
-        stamp = last_modified(version)
-        max_age = max(0, min(settings.PAGE_CACHE_SECONDS, _timeout()))
+        stamp = getattr(response, "api_stamp", None) or last_modified(page_cache.data_version())
+        lift = getattr(response, "api_lift", None)
+        max_age = _seconds_left(lift)
         scope = "private" if request.user.is_authenticated else "public"
         if _not_modified(request, etag, stamp):
             response = HttpResponseNotModified()

@@ -18,7 +18,6 @@ from ninja import NinjaAPI, Query
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.openapi.views import openapi_json
 
-from mitigations import audit
 from mitigations.api import ratelimit, responses, schemas, serialize
 from mitigations.api.auth import AUTH, presented_token
 from mitigations.api.docs import LocalSwagger
@@ -230,13 +229,13 @@ def _paginate(request, queryset, page, page_size):
     }
 
 
-def _audit_restricted(user, mitigation_figures):
+def _audit_restricted(request, mitigation_figures):
     """As the pages do: record that a reviewer saw a mitigation's restricted figures."""
-    if not access.can_see_restricted_figures(user):
+    if not access.can_see_restricted_figures(_user(request)):
         return
     for mitigation, figures in mitigation_figures:
         if any(access.figure_is_restricted(f) for f in figures):
-            audit.record_restricted_view(user, mitigation)
+            responses.audited(request, mitigation)
 
 
 def _selection(request, user):
@@ -322,14 +321,15 @@ def list_mitigations(
         results = filterset.qs
         # The list's order, then the id: pages never overlap or skip on ties.
         results = results.order_by(*(results.query.order_by or ("name",)), "code")
-        results = serialize.prepare(results, user, fields_, expand_)
+        results = serialize.prepare(results, fields_)
         current, envelope = _paginate(request, results, page, page_size)
         items = list(current.object_list)
+        links = serialize.load_links(items, user, fields_, expand_)
         if "figures" in expand_:
-            _audit_restricted(user, [(m, m.visible_figures) for m in items])
+            _audit_restricted(request, [(m, links["figures"].get(m.pk, ())) for m in items])
         base = _base_url(request)
         envelope["results"] = [
-            serialize.mitigation(m, fields_, expand_, figure_fields, base) for m in items
+            serialize.mitigation(m, fields_, expand_, figure_fields, base, links) for m in items
         ]
         return envelope
 
@@ -358,11 +358,14 @@ def get_mitigation(request, id: str, fields: str = Fields, expand: str = Expand)
 
     def build():
         fields_, expand_, figure_fields = _selection(request, user)
-        queryset = serialize.prepare(Mitigation.objects.visible_to(user), user, fields_, expand_)
+        queryset = serialize.prepare(Mitigation.objects.visible_to(user), fields_)
         mitigation = _visible_mitigation(user, id, queryset)
+        links = serialize.load_links([mitigation], user, fields_, expand_)
         if "figures" in expand_:
-            _audit_restricted(user, [(mitigation, mitigation.visible_figures)])
-        return serialize.mitigation(mitigation, fields_, expand_, figure_fields, _base_url(request))
+            _audit_restricted(request, [(mitigation, links["figures"].get(mitigation.pk, ()))])
+        return serialize.mitigation(
+            mitigation, fields_, expand_, figure_fields, _base_url(request), links
+        )
 
     return responses.json_response(request, build)
 
@@ -386,7 +389,7 @@ def list_figures(request, id: str, fields: str = Fields):  # noqa: A002
         chosen = serialize.parse_list(request, "fields", allowed, default=allowed)
         mitigation = _visible_mitigation(user, id)
         figures = list(Figure.objects.visible_to(user).filter(mitigation=mitigation))
-        _audit_restricted(user, [(mitigation, figures)])
+        _audit_restricted(request, [(mitigation, figures)])
         return {
             "mitigation_id": mitigation.code,
             "results": [serialize.figure(f, chosen) for f in figures],
