@@ -338,8 +338,10 @@ def list_mitigations(
 
 def _visible_mitigation(user, code, queryset=None):
     queryset = queryset if queryset is not None else Mitigation.objects.visible_to(user)
-    max_length = Mitigation._meta.get_field("code").max_length
-    found = queryset.filter(code__iexact=code).first() if len(code) <= max_length else None
+    if len(code) > Mitigation._meta.get_field("code").max_length:
+        raise ApiError(404, "not_found", "No mitigation with this id.")
+    # The exact code uses the index; any other letter case is looked up (a scan) only then.
+    found = queryset.filter(code=code).first() or queryset.filter(code__iexact=code).first()
     if found is None:  # a draft and a missing id answer alike
         raise ApiError(404, "not_found", "No mitigation with this id.")
     return found
