@@ -130,13 +130,16 @@ def finish(request, response, quota=None) -> HttpResponse:
         stamp = getattr(response, "api_stamp", None) or last_modified(page_cache.data_version())
         lift = getattr(response, "api_lift", None)
         max_age = _seconds_left(lift)
-        scope = "private" if request.user.is_authenticated else "public"
         if _not_modified(request, etag, stamp):
             response = HttpResponseNotModified()
             patch_vary_headers(response, ["Authorization", "Cookie"])
         response["ETag"] = etag
         response["Last-Modified"] = http_date(stamp)
-        response["Cache-Control"] = f"{scope}, max-age={max_age}"
+        # A signed-in browser keeps nothing, like every signed-in page (portal.middleware).
+        signed_in = request.user.is_authenticated
+        response["Cache-Control"] = (
+            "private, no-store" if signed_in else f"public, max-age={max_age}"
+        )
     elif public or actor(request) is None:
         response["Cache-Control"] = "no-store"
     else:

@@ -135,11 +135,13 @@ def test_since_filters_changes(catalogue, client):
     )
 
 
-@pytest.mark.parametrize("method", ["post", "put", "patch", "delete", "options"])
-def test_the_api_is_read_only(catalogue, method):
-    response = getattr(Client(enforce_csrf_checks=True), method)("/api/v1/mitigations")
+def test_the_api_is_read_only(catalogue):
+    response = Client(enforce_csrf_checks=True).post("/api/v1/mitigations")
     assert error_of(response, 405)["code"] == "method_not_allowed"
     assert "GET" in response["Allow"]
+    for method in ("put", "patch", "delete", "options"):  # refused by the site before the API
+        response = getattr(Client(), method)("/api/v1/mitigations")
+        assert response.status_code == 405 and "GET" in response["Allow"]
 
 
 def test_head_is_a_get_without_a_body(catalogue, client):
