@@ -7,7 +7,7 @@
 * Reviewers and editors may receive restricted data: `Cache-Control: private, no-store`,
   no validators, no CORS.
 
-Bodies are kept in the shared cache per role (json_response), like pages.
+Readers' bodies are kept in the shared cache (json_response), like pages.
 """
 
 import hashlib
@@ -60,21 +60,20 @@ def audited(request, mitigation):
 
 
 def json_response(request, build) -> HttpResponse:
-    """`build()` -> data, rendered once per role, URL, day and catalogue version.
+    """`build()` -> data, rendered; for readers once per URL, day and catalogue version.
 
-    Like the pages (portal/lib/page_cache.py), a body is shared in the cache by everyone
-    the policy treats alike: the role is in the key (and nothing else about the user: the
-    API shows nothing personal), so a body never crosses roles. The day is in the key
+    Like the pages (portal/lib/page_cache.py), only readers share cached bodies; anyone with
+    a role gets their own rendering. The role is in the key all the same, the day too
     (embargoes lift at the start of a day), and an entry never outlives the next lift. A
-    hit repeats the audit records the rendering wrote."""
+    hit repeats the audit records the rendering wrote (none for readers today)."""
     request.api_audited = []
-    if settings.PAGE_CACHE_SECONDS <= 0:
+    role = access.role_of(actor(request))
+    if settings.PAGE_CACHE_SECONDS <= 0 or role != access.READER:
         response = HttpResponse(render(build()), content_type="application/json")
         response.api_lift, response.api_stamp = access.next_embargo_change(), None
         return response
     url = request.build_absolute_uri()
     digest = hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()
-    role = access.role_of(actor(request))
     key = f"api:body:{role}:{access.today()}:{digest}"
     found = cache.get_many([page_cache.VERSION_KEY, key])
     version = found.get(page_cache.VERSION_KEY) or page_cache.data_version()

@@ -8,20 +8,20 @@ import datetime
 import hashlib
 import secrets
 
+from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
 from portal.accounts.models import ApiToken
 from portal.lib import access
-from portal.lib.cached_auth import CachedPermissionsBackend
 
 TOKEN_PREFIX = "mpt_"  # noqa: S105 - not a secret: recognisable in logs and by secret scanners
 LIFETIMES_DAYS = (30, 90, 365)
 MAX_ACTIVE_TOKENS = 10
 TOKEN_ROLES = (access.REVIEWER, access.EDITOR)
-# Users and their permissions from the shared cache, versioned like sessions' users are.
-_users = CachedPermissionsBackend()
+# The owner, read like a session's user (None if deactivated), on every request.
+_users = ModelBackend()
 
 
 def digest(raw: str) -> str:
@@ -82,9 +82,9 @@ def token_revoke(*, user, token_id) -> bool:
 def user_for_token(raw: str):
     """The owner of an active token who still holds a token role, else None.
 
-    The token is read from the database on every request, so revoking or expiring it counts
-    from the next request on; the owner and their permissions come from the versioned
-    cache of portal/lib/cached_auth.py, so a deactivated account or a removed role does too."""
+    The token, its owner and the owner's permissions are read from the database on every
+    request, so revoking or expiring the token, deactivating the account or removing the
+    role counts from the next request on."""
     if not raw.startswith(TOKEN_PREFIX) or len(raw) > 100:
         return None
     token = ApiToken.objects.filter(digest=digest(raw)).first()
