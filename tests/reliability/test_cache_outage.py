@@ -27,7 +27,7 @@ from django.test import Client
 
 from feedback.models import Feedback
 from portal.lib.redis_cache import DegradingRedisCache
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, verify_session
 from tests.factories import FigureFactory, MitigationFactory
 from tests.feedback.conftest import hidden_fields
 from tests.reliability.servers import (
@@ -336,6 +336,7 @@ def test_feedback_is_stored_and_rate_limited_from_the_database_while_the_cache_i
     # Accounts are counted by account, not by address.
     member = Client()
     member.force_login(reviewer)
+    verify_session(member, reviewer)
     statuses = [
         post_feedback(member, path, f"Reviewer feedback {n}.").status_code for n in range(4)
     ]
