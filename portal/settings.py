@@ -76,7 +76,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "portal.middleware.BodyLimitMiddleware",
-    "django_otp.middleware.OTPMiddleware",  # marks sessions that passed the second factor
+    "portal.middleware.SecondFactorMiddleware",  # marks sessions that passed the 2nd factor
     "django.contrib.messages.middleware.MessageMiddleware",
     "portal.middleware.SignedInNoStoreMiddleware",
     "portal.middleware.IdleTimeoutMiddleware",

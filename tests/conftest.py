@@ -52,6 +52,13 @@ def verify_session(client, user):
     return client
 
 
+def as_verified(user):
+    """A user object as the second-factor middleware leaves it for a session that passed
+    the second factor (for tests that call the policy without a request)."""
+    user.is_verified = lambda: True
+    return user
+
+
 def _client_for(user, *, verified=True):
     from django.test import Client
 

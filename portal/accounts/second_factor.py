@@ -12,8 +12,11 @@ import re
 import time
 
 import segno
+from django.core.cache import cache
 from django.db import transaction
+from django_otp import device_classes
 from django_otp import login as otp_login
+from django_otp.models import Device
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -145,3 +148,53 @@ def fresh_code(device, *, wait: bool = True) -> str:
         if not wait:
             raise RuntimeError("both acceptable codes were used; wait for the next step")
         time.sleep(device.step - (now - device.t0) % device.step + 0.05)
+
+
+# --- The session's device, from the shared cache ---------------------------------------------
+# OTPMiddleware loads the session's device on every signed-in request (one query): here it
+# comes from the shared cache, like the user and their permissions (portal/lib/cached_auth.py).
+# Any change to a device (a code used, a reset, a deletion) drops its entry at once and when
+# the transaction commits; while the cache is unavailable devices are read from the database.
+
+DEVICE_CACHE_SECONDS = 5 * 60
+_MISSING = "missing"
+
+
+def _device_key(persistent_id: str) -> str:
+    return f"portal:otp-device:{persistent_id}"
+
+
+def cached_device(persistent_id: str, load):
+    """The device a session names (`load(persistent_id)` on a miss), or None.
+
+    The cache holds only what the middleware checks (whose device, confirmed), never its
+    secret: a hit gives an instance with every other field deferred (read from the database
+    if ever used; saving it writes only these fields)."""
+    key = _device_key(persistent_id)
+    found = cache.get(key)
+    if found == _MISSING:
+        return None
+    if isinstance(found, tuple) and len(found) == 5:
+        label, pk, user_id, name, confirmed = found
+        model = next((m for m in device_classes() if m._meta.label == label), None)
+        if model is not None:
+            return model.from_db(
+                None, ["id", "user_id", "name", "confirmed"], [pk, user_id, name, confirmed]
+            )
+    device = load(persistent_id)
+    entry = (
+        _MISSING
+        if device is None
+        else (device._meta.label, device.pk, device.user_id, device.name, device.confirmed)
+    )
+    cache.set(key, entry, DEVICE_CACHE_SECONDS)
+    return device
+
+
+def forget_device(sender, instance, **kwargs):
+    """post_save / post_delete of any device model: its cached entry goes."""
+    if not isinstance(instance, Device) or instance.pk is None:
+        return
+    key = _device_key(instance.persistent_id)
+    cache.delete(key)
+    transaction.on_commit(lambda: cache.delete(key))
