@@ -150,5 +150,4 @@ class InvitationAdmin(admin.ModelAdmin):
             request,
             "admin/accounts/invitation/invite.html",
             context,
-            status=400 if form.is_bound else 200,
         )

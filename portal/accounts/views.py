@@ -131,7 +131,6 @@ def verify(request):
         request,
         "registration/second_factor.html",
         {"form": form, "next": next_url},
-        status=200 if form.is_bound is False or form.is_valid() else 400,
     )
 
 
@@ -177,7 +176,6 @@ def setup(request):
             "qr_uri": second_factor.qr_svg_data_uri(device),
             "secret": second_factor.secret_text(device),
         },
-        status=200 if form.is_bound is False or form.is_valid() else 400,
     )
 
 
@@ -245,7 +243,6 @@ def invitation_password(request):
         request,
         "registration/invitation_password.html",
         {"form": form, "account": found.user},
-        status=200 if not form.is_bound else 400,
     )
 
 
