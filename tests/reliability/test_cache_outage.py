@@ -26,8 +26,9 @@ from django.core.cache import cache as default_cache
 from django.test import Client
 
 from feedback.models import Feedback
+from portal.accounts import second_factor
 from portal.lib.redis_cache import DegradingRedisCache
-from tests.conftest import PASSWORD, verify_session
+from tests.conftest import PASSWORD, confirmed_device, verify_session
 from tests.factories import FigureFactory, MitigationFactory
 from tests.feedback.conftest import hidden_fields
 from tests.reliability.servers import (
@@ -309,6 +310,10 @@ def test_every_kind_of_visitor_is_served_while_the_cache_is_down(
             "/accounts/signin/", {"username": user.username, "password": PASSWORD}
         )
         assert signed_in.status_code == 302, (who, signed_in.status_code)
+        # The second factor works without the cache too (its limits cannot count then).
+        code = second_factor.fresh_code(confirmed_device(user))
+        verified = client.post(signed_in["Location"], {"code": code})
+        assert verified.status_code == 302, (who, verified.status_code)
     for who, (client, paths) in pages.items():
         for path in paths:
             response = client.get(path)
