@@ -6,6 +6,8 @@ import logging
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from portal.accounts import limits, second_factor
 from portal.lib.clientip import client
@@ -40,5 +42,6 @@ def _login_failed(sender, credentials, request=None, **kwargs):
 
 
 # A changed or deleted second-factor device leaves the shared cache at once.
-post_save.connect(second_factor.forget_device, dispatch_uid="otp-device-save")
-post_delete.connect(second_factor.forget_device, dispatch_uid="otp-device-delete")
+for _model in (TOTPDevice, StaticDevice):
+    post_save.connect(second_factor.forget_device, sender=_model, dispatch_uid=f"{_model}-save")
+    post_delete.connect(second_factor.forget_device, sender=_model, dispatch_uid=f"{_model}-del")
