@@ -405,3 +405,25 @@ def test_demo_accounts_have_known_totp_secrets(settings, capsys):
     settings.DEBUG = False
     with pytest.raises(Exception, match="DEBUG only"):
         call_command("totp_code", "reviewer")
+
+
+def test_new_recovery_codes_only_in_a_verified_session(
+    reviewer_client, unverified_reviewer_client, reviewer
+):
+    old = second_factor.new_recovery_codes(reviewer)
+    assert (
+        unverified_reviewer_client.post("/accounts/second-factor/recovery-codes/").status_code
+        == 302
+    )
+    assert set(StaticToken.objects.values_list("token", flat=True)) == set(old)
+    page = reviewer_client.get("/accounts/").content.decode()
+    assert "Recovery codes left: 10" in page
+    response = reviewer_client.post("/accounts/second-factor/recovery-codes/")
+    new = re.findall(r"<li>([a-z2-7]{8})</li>", response.content.decode())
+    assert len(new) == 10 and not set(new) & set(old)
+    assert reviewer_client.get("/accounts/second-factor/recovery-codes/").status_code == 302
+
+
+def test_unverified_account_page_says_how_to_finish(unverified_reviewer_client):
+    page = unverified_reviewer_client.get("/accounts/").content.decode()
+    assert "signed in without your role" in page and "/accounts/second-factor/" in page
