@@ -13,7 +13,6 @@ from django.utils.cache import get_max_age, patch_cache_control
 from django_otp.middleware import OTPMiddleware
 
 from portal.accounts import second_factor
-
 from portal.lib import page_cache
 
 

@@ -152,7 +152,7 @@ def fresh_code(device, *, wait: bool = True) -> str:
 
 # --- The session's device, from the shared cache ---------------------------------------------
 # OTPMiddleware loads the session's device on every signed-in request (one query): here it
-# comes from the shared cache, like the user and their permissions (portal/lib/cached_auth.py).
+# comes from the shared cache.
 # Any change to a device (a code used, a reset, a deletion) drops its entry at once and when
 # the transaction commits; while the cache is unavailable devices are read from the database.
 
