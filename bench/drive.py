@@ -112,6 +112,27 @@ def sign_in(url, username):
     )
     if status != 302 or "sessionid" not in client.cookies:
         raise SystemExit(f"signing in as {username} failed ({status}); was the seed run?")
+    location = headers.get("Location", "")
+    if "/accounts/second-factor/" in location:
+        # The second factor, with a real code computed from the account's device.
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        from portal.accounts.second_factor import fresh_code
+
+        device = TOTPDevice.objects.filter(user__username=username, confirmed=True).first()
+        if device is None:
+            raise SystemExit(f"{username} has no second-factor device; was the seed run?")
+        path = urllib.parse.urlsplit(location)
+        status, headers, _ = client.request(
+            "POST",
+            path.path + (f"?{path.query}" if path.query else ""),
+            {
+                "code": fresh_code(device),
+                "csrfmiddlewaretoken": client.cookies.get("csrftoken", token),
+            },
+        )
+        if status != 302:
+            raise SystemExit(f"the second factor of {username} failed ({status})")
     return client
 
 

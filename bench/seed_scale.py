@@ -11,7 +11,8 @@ Creates the database if it does not exist, migrates it, then tops it up to the w
   `mitigations.importer.import_dataset` (an idempotent upsert: the same seed gives the same
   data, so a second run changes nothing);
 * two accounts that the benchmark signs in with (`bench-reviewer`, `bench-editor`; password
-  from BENCH_PASSWORD) plus 100 accounts without a password that feedback is attributed to;
+  from BENCH_PASSWORD, and an authenticator device for the second factor) plus 100 accounts
+  without a password that feedback is attributed to;
 * feedback rows with COPY until the table holds `--feedback` rows. Distribution: three
   years of history with volume growing over time, pending mostly in the last month, the
   rest approved / rejected / spam with resolutions, popular pages getting more feedback
@@ -295,6 +296,7 @@ def seed_catalogue(count: int):
 def seed_accounts(password: str):
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
+    from django_otp.plugins.otp_totp.models import TOTPDevice
 
     from portal.lib import access
 
@@ -309,6 +311,9 @@ def seed_accounts(password: str):
         user.is_active = True
         user.save()
         user.groups.set([Group.objects.get(name=access.group_name(role))])
+        # The second factor: drive.py computes real codes from this device's secret.
+        if not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+            TOTPDevice.objects.create(user=user, name="bench", confirmed=True)
     reviewers = Group.objects.get(name=access.group_name(access.REVIEWER))
     for i in range(100):
         user, created = User.objects.get_or_create(

@@ -47,7 +47,7 @@ def _site_url(site_url=""):
 def editor_addresses() -> list[str]:
     """Active editors (per the access policy) with an email, plus settings.EDITORS_EMAIL."""
     staff = get_user_model().objects.filter(is_active=True, is_staff=True).exclude(email="")
-    addresses = {u.email for u in staff if access.can_moderate(u)}
+    addresses = {u.email for u in staff if access.account_can_moderate(u)}
     addresses.update(a for a in settings.EDITORS_EMAIL if a)
     return sorted(addresses)
 

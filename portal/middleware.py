@@ -1,5 +1,5 @@
 """Cross-cutting middleware: request size limits, extra security headers, idle timeout,
-no browser caching of signed-in responses."""
+no browser caching of signed-in responses, the second factor's session mark."""
 
 import time
 
@@ -10,7 +10,9 @@ from django.http import HttpResponseNotAllowed
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.cache import get_max_age, patch_cache_control
+from django_otp.middleware import OTPMiddleware
 
+from portal.accounts import second_factor
 from portal.lib import page_cache
 
 
@@ -183,3 +185,11 @@ class SignedInNoStoreMiddleware:
         if signed_in and not still_signed_in:
             response.headers["Clear-Site-Data"] = '"cache"'
         return response
+
+
+class SecondFactorMiddleware(OTPMiddleware):
+    """django-otp's OTPMiddleware (marks the request's user: `user.is_verified()`), with the
+    session's device read from the shared cache instead of the database on every request."""
+
+    def _device_from_persistent_id(self, persistent_id: str):
+        return second_factor.cached_device(persistent_id, super()._device_from_persistent_id)

@@ -41,7 +41,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_NAME = env.str("SITE_NAME", default="AI Risk Mitigation Portal")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "portal.apps.PortalAdminConfig",  # Django's admin, with the second factor required
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -55,6 +55,9 @@ INSTALLED_APPS = [
     "django_filters",
     "simple_history",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "django_tasks_db",
     "portal",
     "mitigations",
@@ -73,6 +76,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "portal.middleware.BodyLimitMiddleware",
+    "portal.middleware.SecondFactorMiddleware",  # marks sessions that passed the 2nd factor
     "django.contrib.messages.middleware.MessageMiddleware",
     "portal.middleware.SignedInNoStoreMiddleware",
     "portal.middleware.IdleTimeoutMiddleware",
@@ -200,6 +204,16 @@ PASSWORD_RESET_LIMITS = {
     "address": (env.int("PASSWORD_RESET_PER_ADDRESS", default=5), 60 * 60),
     "account": (env.int("PASSWORD_RESET_PER_ACCOUNT", default=3), 60 * 60),
 }
+# The second factor (django-otp; portal/accounts/second_factor.py): TOTP codes from an app
+# and recovery codes. Wrong codes are limited by the sign-in limits above (one set of
+# limits), so django-otp's own per-device delays are off; codes are accepted one step
+# (30 s) early or late, each code once.
+OTP_TOTP_ISSUER = SITE_NAME
+OTP_TOTP_THROTTLE_FACTOR = 0
+OTP_STATIC_THROTTLE_FACTOR = 0
+OTP_TOTP_SYNC = False
+# Hours an invitation (setup link) works [72]
+INVITATION_HOURS = env.int("INVITATION_HOURS", default=72)
 AXES_VERBOSE = False
 AXES_ENABLE_ACCESS_FAILURE_LOG = True  # failed sign-ins, kept after a lockout is cleared
 

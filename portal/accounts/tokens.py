@@ -38,10 +38,12 @@ def active_tokens(user, now=None):
 
 
 def _require_session_for_tokens(request):
-    """The one place a token may be refused for how the session was opened (a second
-    factor, once there is one). Today a signed-in session suffices."""
+    """The one place a token may be refused for how the session was opened: only a session
+    that passed the second factor creates tokens (a token then stands for both factors)."""
     if request is None or not request.user.is_authenticated:
         raise PermissionDenied("Sign in to create a token.")
+    if not access.is_verified(request.user):
+        raise PermissionDenied("Pass the second factor before creating a token.")
 
 
 def token_create(*, request, name: str, lifetime_days: int) -> tuple[ApiToken, str]:
@@ -92,7 +94,12 @@ def user_for_token(raw: str):
     if token is None or not token.is_active(now):
         return None
     user = _users.get_user(token.user_id)  # None if deactivated
-    if user is None or not may_have_tokens(user):
+    if user is None:
+        return None
+    # Tokens are created only in sessions that passed the second factor (see
+    # _require_session_for_tokens): a request carrying one acts as such a session.
+    user.is_verified = lambda: True
+    if not may_have_tokens(user):
         return None
     today = access.today(now)
     if token.last_used_on != today:

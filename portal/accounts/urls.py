@@ -4,7 +4,12 @@ from django.urls import path
 from portal.accounts import views
 
 urlpatterns = [
-    path("signin/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("signin/", views.SignInView.as_view(), name="login"),
+    path("second-factor/", views.verify, name="second_factor"),
+    path("second-factor/setup/", views.setup, name="second_factor_setup"),
+    path("second-factor/recovery-codes/", views.new_recovery_codes, name="new_recovery_codes"),
+    path("welcome/set-password/", views.invitation_password, name="invitation_password"),
+    path("welcome/<str:token>/", views.invitation, name="invitation"),
     path("signout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path(

@@ -1,19 +1,35 @@
-"""The signed-in user's account page (role, their own feedback, their API tokens), and
-password reset with rate limits."""
+"""The signed-in user's account page (role, their own feedback, their API tokens), sign-in
+with the second factor, invitations (setup links), and password reset with rate limits."""
+
+from urllib.parse import urlencode
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import SetPasswordForm
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from feedback.models import Feedback
-from portal.accounts import limits, tokens
+from portal.accounts import limits, second_factor, tokens
+from portal.accounts.forms import CodeForm
+from portal.accounts.models import Invitation
 from portal.lib import access
+
+INVITATION_SESSION_KEY = "_invitation_token"
+# The backend an accepted invitation signs in with (the one that loads users).
+SESSION_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
 class TokenForm(forms.Form):
@@ -32,13 +48,19 @@ def _account_page(request, *, token_form=None, new_token=None, status=200):
         .select_related("mitigation")
         .order_by("-created_at")[:200]
     )
-    may_have_tokens = tokens.may_have_tokens(request.user)
+    user = request.user
+    may_have_tokens = tokens.may_have_tokens(user)
     return render(
         request,
         "registration/account.html",
         {
             "feedback_items": items,
-            "role_label": access.ROLE_LABELS.get(access.role_of(request.user)),
+            "role_label": access.ROLE_LABELS.get(access.role_of(user)),
+            "needs_second_factor": access.needs_second_factor(user),
+            "second_factor_passed": access.is_verified(user),
+            "recovery_codes_left": (
+                second_factor.recovery_codes_left(user) if access.is_verified(user) else None
+            ),
             "may_have_tokens": may_have_tokens,
             "api_tokens": request.user.api_tokens.all()[:50] if may_have_tokens else [],
             "token_form": token_form or TokenForm(),
@@ -81,6 +103,203 @@ def token_revoke(request, token_id):
     if tokens.token_revoke(user=request.user, token_id=token_id):
         messages.success(request, "The token was revoked. Scripts using it stop working now.")
     return redirect("account")
+
+
+# --- Sign-in and the second factor -----------------------------------------------------------
+
+
+def _next_url(request) -> str:
+    """Where to go once signed in: a `next` on this site, else the account page."""
+    candidate = request.POST.get("next") or request.GET.get("next") or ""
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return reverse(settings.LOGIN_REDIRECT_URL)
+
+
+def _with_next(name: str, next_url: str) -> str:
+    return f"{reverse(name)}?{urlencode({'next': next_url})}"
+
+
+def _second_factor_pending(user) -> bool:
+    return access.needs_second_factor(user) and not access.is_verified(user)
+
+
+class SignInView(auth_views.LoginView):
+    """Django's sign-in (axes and the sign-in limits check the password), then, for an
+    account with a role, the second factor: a signed-in session that has not passed it is
+    treated as role-less (portal/lib/access.py)."""
+
+    redirect_authenticated_user = True
+
+    def get_success_url(self):
+        url = super().get_success_url()
+        if _second_factor_pending(self.request.user):
+            return _with_next("second_factor", url)
+        return url
+
+
+def _code_refusal(request, username):
+    """A 429 page if codes must not be tried now: the password limits (a client locked out
+    for spraying, a throttled account) and the codes' own count both apply."""
+    refusal = limits.check(request, username, kind="password") or limits.check(
+        request, username, kind="code"
+    )
+    if refusal is None:
+        return None
+    request.signin_refusal = refusal
+    return limits.lockout_response(request)
+
+
+def _passed(request, device, next_url):
+    second_factor.mark_verified(request, device)
+    request.session.cycle_key()  # a new session key for the now privileged session
+    return next_url
+
+
+@sensitive_post_parameters("code")
+@never_cache
+@login_required
+def verify(request):
+    """Ask an account with a role for its code (or a recovery code)."""
+    user, next_url = request.user, _next_url(request)
+    if not _second_factor_pending(user):
+        return redirect(next_url)
+    if not second_factor.has_device(user):
+        return redirect(_with_next("second_factor_setup", next_url))
+    form = CodeForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        refused = _code_refusal(request, user.get_username())
+        if refused is not None:
+            return refused
+        device = second_factor.verify(user, form.cleaned_data["code"])
+        if device is None:
+            limits.failed(request, user.get_username(), kind="code")
+            form.add_error("code", "That code is not right, or it was used already.")
+        else:
+            limits.succeeded(request, user.get_username(), kind="code")
+            return redirect(_passed(request, device, next_url))
+    return render(
+        request,
+        "registration/second_factor.html",
+        {"form": form, "next": next_url},
+    )
+
+
+@sensitive_post_parameters("code")
+@never_cache
+@login_required
+def setup(request):
+    """First sign-in of an account with a role (or after an editor reset its second factor):
+    set up an authenticator app, then show the recovery codes once."""
+    user, next_url = request.user, _next_url(request)
+    if not access.needs_second_factor(user):
+        return redirect(next_url)
+    if second_factor.has_device(user):
+        return redirect(_with_next("second_factor", next_url))
+    device = second_factor.setup_device(user)
+    form = CodeForm(request.POST if request.method == "POST" else None, recovery_allowed=False)
+    if request.method == "POST" and form.is_valid():
+        refused = _code_refusal(request, user.get_username())
+        if refused is not None:
+            return refused
+        codes = second_factor.confirm(user, device, form.cleaned_data["code"])
+        if codes is None:
+            limits.failed(request, user.get_username(), kind="code")
+            form.add_error(
+                "code",
+                "That code is not right. Check that the app added this account and that the "
+                "phone's clock is set automatically, then enter the code it shows now.",
+            )
+        else:
+            limits.succeeded(request, user.get_username(), kind="code")
+            _passed(request, second_factor.app_device(user), next_url)
+            return render(
+                request,
+                "registration/recovery_codes.html",
+                {"codes": codes, "next": next_url},
+            )
+    return render(
+        request,
+        "registration/second_factor_setup.html",
+        {
+            "form": form,
+            "next": next_url,
+            "qr_uri": second_factor.qr_svg_data_uri(device),
+            "secret": second_factor.secret_text(device),
+        },
+    )
+
+
+@never_cache
+@login_required
+def new_recovery_codes(request):
+    """A verified session may replace its recovery codes (the old ones stop working)."""
+    if request.method != "POST" or _second_factor_pending(request.user):
+        return redirect("account")
+    if not access.needs_second_factor(request.user):
+        return redirect("account")
+    codes = second_factor.new_recovery_codes(request.user)
+    return render(
+        request,
+        "registration/recovery_codes.html",
+        {"codes": codes, "next": reverse("account")},
+    )
+
+
+# --- Invitations (setup links) ---------------------------------------------------------------
+
+
+def _invalid_link(request, invitation):
+    state = "unknown" if invitation is None else invitation.state
+    return render(
+        request,
+        "registration/invitation_invalid.html",
+        {"state": state, "hours": settings.INVITATION_HOURS},
+        status=404 if state == "unknown" else 410,
+    )
+
+
+@never_cache
+def invitation(request, token):
+    """The link from the mail: checked, then kept in the session and the browser sent on
+    to a URL without the secret (like Django's password reset), so that the secret does not
+    leak through the Referer header or the address bar."""
+    found = Invitation.objects.for_token(token)
+    if found is None or found.state != "valid":
+        return _invalid_link(request, found)
+    request.session[INVITATION_SESSION_KEY] = token
+    return redirect("invitation_password")
+
+
+@sensitive_post_parameters()
+@never_cache
+def invitation_password(request):
+    token = request.session.get(INVITATION_SESSION_KEY, "")
+    found = Invitation.objects.for_token(token)
+    if found is None or found.state != "valid":
+        return _invalid_link(request, found)
+    form = SetPasswordForm(found.user, request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            locked = Invitation.objects.select_for_update().get(pk=found.pk)
+            if locked.state != "valid":  # used in another tab meanwhile
+                return _invalid_link(request, locked)
+            user = form.save()
+            locked.used_at = timezone.now()
+            locked.save(update_fields=["used_at"])
+        request.session.pop(INVITATION_SESSION_KEY, None)
+        login(request, user, backend=SESSION_BACKEND)
+        return redirect(_with_next("second_factor", reverse(settings.LOGIN_REDIRECT_URL)))
+    return render(
+        request,
+        "registration/invitation_password.html",
+        {"form": form, "account": found.user},
+    )
+
+
+# --- Password reset --------------------------------------------------------------------------
 
 
 class PasswordResetView(auth_views.PasswordResetView):

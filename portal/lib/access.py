@@ -51,6 +51,11 @@ ROLES: dict[str, list[str]] = {
         "axes.delete_accessattempt",
         "axes.view_accesslog",
         "axes.view_accessfailurelog",
+        # accounts: see them, invite reviewers, reset a reviewer's second factor
+        "auth.view_user",
+        "accounts.view_invitation",
+        "accounts.add_invitation",
+        "accounts.reset_second_factor",
     ],
 }
 STAFF_ROLES = {EDITOR}
@@ -81,8 +86,10 @@ def sync_roles(apps=global_apps, stdout=None):
         group.permissions.set(wanted)
 
 
-def role_of(user) -> str:
-    """The portal role a user acts in: the strongest one they hold.
+def account_role(user) -> str:
+    """The role an account holds, whatever this session has proved: for choosing whom to
+    mail and whether the account must use a second factor. Never use it to decide what a
+    request may see (that is `role_of`).
 
     Remembered on the user object, like Django remembers its permissions there (a request
     asks several times; the next request loads the user again)."""
@@ -100,6 +107,44 @@ def role_of(user) -> str:
     return role
 
 
+def needs_second_factor(user) -> bool:
+    """Accounts that can see restricted figures or use the admin must pass a second factor
+    before they act in their role."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    return account_role(user) != READER or user.is_staff or user.is_superuser
+
+
+def is_verified(user) -> bool:
+    """Whether this signed-in session passed the second factor. The flag is put on the
+    request's user by the second-factor middleware (django-otp's OTPMiddleware installs
+    `user.is_verified()`); a user object that did not come through it (one loaded from the
+    database, a task's) has no verified session: fail closed."""
+    check = getattr(user, "is_verified", None)
+    return bool(check()) if callable(check) else False
+
+
+def role_of(user) -> str:
+    """The role a request's user acts in: the strongest one the account holds, once the
+    session has passed the second factor. A signed-in session that has not (yet) is
+    treated as role-less."""
+    role = account_role(user)
+    if role != READER and not is_verified(user):
+        return READER
+    return role
+
+
+def may_use_admin(user) -> bool:
+    """The admin: staff accounts, in a session that passed the second factor."""
+    return (
+        user is not None
+        and user.is_authenticated
+        and user.is_active
+        and user.is_staff
+        and is_verified(user)
+    )
+
+
 def can_see_drafts(user) -> bool:
     return role_of(user) == EDITOR
 
@@ -114,6 +159,11 @@ def can_see_reviewer_thread(user) -> bool:
 
 def can_moderate(user) -> bool:
     return role_of(user) == EDITOR and user.has_perm(MODERATE)
+
+
+def account_can_moderate(user) -> bool:
+    """Whether the account moderates (whom to mail about new feedback), whatever session."""
+    return account_role(user) == EDITOR and user.has_perm(MODERATE)
 
 
 def today(now: datetime.datetime | None = None) -> datetime.date:

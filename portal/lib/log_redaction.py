@@ -1,7 +1,8 @@
-"""Secrets in URLs never reach a log: tracking tokens, confirmation and reset links.
+"""Secrets in URLs never reach a log: tracking tokens, confirmation, reset and setup links.
 
 Some links carry a secret in the path (a feedback tracking page, a thank-you page, an email
-confirmation link, a password reset link): whoever reads the access log could open them.
+confirmation link, a password reset link, an invitation's setup link): whoever reads the
+access log could open them.
 `redact(text)` replaces each such secret with `[redacted]`. It is used by the gunicorn
 access log (`RedactingGunicornLogger`, set as `logger_class` in portal/gunicorn_conf.py)
 and by a logging filter on the portal's log handler (`RedactFilter`, for Django's
@@ -17,6 +18,7 @@ _PATTERNS = [
     (re.compile(r"(/feedback/confirm/)[A-Za-z0-9_:.-]+"), r"\1[redacted]"),
     (re.compile(r"(/accounts/password/reset/)(?!sent/|complete/)[^/\s?]+/[^/\s?]+"),
      r"\1[redacted]/[redacted]"),
+    (re.compile(r"(/accounts/welcome/)(?!set-password/)[^/\s?]+"), r"\1[redacted]"),
 ]  # fmt: skip
 REDACTED = "[redacted]"
 

@@ -23,8 +23,11 @@ from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.core.management.sql import emit_post_migrate_signal
 from django.db import DEFAULT_DB_ALIAS
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from playwright.sync_api import expect
 
 from mitigations.management.commands.setup_demo import DEMO_ACCOUNTS
+from portal.accounts import second_factor
 from portal.lib import access
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -211,10 +214,19 @@ class Web:
             self.csp_violations.append(violation)
 
     def sign_in(self, page, username):
-        """Fill in and send the portal's sign-in form (the page must show it)."""
+        """Fill in and send the portal's sign-in form (the page must show it), then the
+        second factor with a real code computed from the account's device."""
         page.get_by_label("Username").fill(username)
         page.get_by_label("Password").fill(PASSWORDS[username])
         page.get_by_role("button", name="Sign in").click()
+        self.enter_code(page, username)
+
+    def enter_code(self, page, username):
+        """The second step of signing in: the code the account's authenticator shows now."""
+        expect(page.get_by_role("heading", level=1)).to_have_text("Enter your code")
+        device = TOTPDevice.objects.get(user__username=username, confirmed=True)
+        page.get_by_label("Code").fill(second_factor.fresh_code(device))
+        page.get_by_role("button", name="Continue").click()
 
     # checks
 

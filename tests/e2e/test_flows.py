@@ -212,6 +212,7 @@ def test_editor_moderates_the_queue_in_the_admin(web):
     page.get_by_label("Username").fill("editor")
     page.get_by_label("Password").fill("edit-the-data")
     page.get_by_role("button", name="Log in").click()
+    web.enter_code(page, "editor")  # the admin requires the second factor
     expect(page.get_by_role("heading", name="Site administration")).to_be_visible()
 
     # The queue: pending first, filtered to pending.
@@ -255,4 +256,64 @@ def test_editor_moderates_the_queue_in_the_admin(web):
     expect(reader.get_by_role("heading", level=1)).to_have_text("Your feedback")
     expect(reader.locator("dl")).to_contain_text("Addressed")
     expect(reader.locator(".reply")).to_have_text("Thank you: the definition now says it.")
+    web.assert_clean()
+
+
+def totp_from_secret(secret_text, when=None):
+    """What an authenticator app shows for a secret typed from the setup page."""
+    import base64
+    import time
+
+    from django_otp.oath import TOTP
+
+    b32 = secret_text.replace(" ", "")
+    key = base64.b32decode(b32 + "=" * (-len(b32) % 8))
+    totp = TOTP(key)
+    totp.time = time.time() if when is None else when
+    return f"{totp.token():06d}"
+
+
+def test_editor_invites_a_reviewer_who_sets_up_the_second_factor(web, mailoutbox):
+    """An editor invites by email from the admin; the link sets the password, then the
+    authenticator app (secret typed from the page), the recovery codes are shown once, and
+    the new reviewer sees preliminary figures. The used link then only says so."""
+    editor = web.page()
+    editor.goto("/accounts/signin/?next=/admin/accounts/invitation/add/")
+    web.sign_in(editor, "editor")
+    expect(editor.get_by_role("heading", level=1)).to_have_text("Invite a reviewer")
+    editor.get_by_label("Email address").fill("newreviewer@example.org")
+    editor.get_by_label("Username").fill("newreviewer")
+    editor.get_by_role("button", name="Send invitation").click()
+    expect(editor.locator(".messagelist")).to_contain_text("Invitation sent to")
+    link = re.search(r"https?://\S+/accounts/welcome/\S+/", mailoutbox[-1].body).group(0)
+
+    invitee = web.page()
+    invitee.goto(link)
+    expect(invitee.get_by_role("heading", level=1)).to_have_text("Welcome: choose a password")
+    assert "/welcome/set-password/" in invitee.url  # the secret left the address bar
+    invitee.locator("#id_new_password1").fill("a-long-reviewer-passphrase")
+    invitee.locator("#id_new_password2").fill("a-long-reviewer-passphrase")
+    invitee.get_by_role("button", name="Set password and continue").click()
+    expect(invitee.get_by_role("heading", level=1)).to_have_text("Set up your second factor")
+    expect(invitee.get_by_role("img", name=re.compile("QR code"))).to_be_visible()
+    web.axe(invitee, "second-factor-setup")
+    web.shot(invitee, "second-factor-setup")
+    invitee.get_by_label("Code").fill("12345")  # malformed: a form error
+    invitee.get_by_role("button", name="Confirm").click()
+    expect(invitee.locator(".invalid-feedback")).to_contain_text("Enter the 6 digits")
+    secret = invitee.locator("#totp-secret").inner_text()
+    invitee.get_by_label("Code").fill(totp_from_secret(secret))
+    invitee.get_by_role("button", name="Confirm").click()
+    expect(invitee.get_by_role("heading", level=1)).to_have_text("Your recovery codes")
+    expect(invitee.locator("#recovery-codes li")).to_have_count(10)
+    invitee.get_by_role("link", name="Continue").click()
+    expect(invitee.get_by_role("heading", level=1)).to_have_text("My account")
+    invitee.goto(detail_path())
+    expect(invitee.locator(".notice-restricted")).to_contain_text(DO_NOT_CITE)
+
+    again = web.page()
+    again.goto(link)
+    expect(again.get_by_role("heading", level=1)).to_have_text("This link was used already")
+    # That page is answered 410 Gone on purpose, which the browser logs as a failed load.
+    web.console_errors[:] = [e for e in web.console_errors if "(Gone)" not in e]
     web.assert_clean()

@@ -3,9 +3,11 @@
 import re
 
 import pytest
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import expect
 
 from feedback.models import Feedback
+from portal.accounts import second_factor
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -80,6 +82,12 @@ def test_keyboard_only_visitor(web):
     page.keyboard.type("reviewer")
     page.keyboard.press("Tab")
     page.keyboard.type("review-the-data")
+    page.keyboard.press("Enter")
+    # The second factor: the code field has the focus; type the app's code, Enter.
+    expect(page.get_by_role("heading", level=1)).to_have_text("Enter your code")
+    assert focused(page)["id"] == "id_code"
+    device = TOTPDevice.objects.get(user__username="reviewer", confirmed=True)
+    page.keyboard.type(second_factor.fresh_code(device))
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(r"/$"))
 

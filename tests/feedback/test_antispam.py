@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from feedback import antispam, services
 from feedback.models import Feedback
+from tests.conftest import verify_session
 from tests.feedback.conftest import fill
 
 pytestmark = pytest.mark.django_db
@@ -246,6 +247,8 @@ def test_rate_limit_per_account(settings, reviewer, url, frozen_clock):
     laptop, phone = Client(REMOTE_ADDR="203.0.113.1"), Client(REMOTE_ADDR="203.0.113.2")
     laptop.force_login(reviewer)
     phone.force_login(reviewer)
+    verify_session(laptop, reviewer)
+    verify_session(phone, reviewer)
     codes = [c.post(url, fill(c, url)).status_code for c in (laptop, phone, laptop, phone)]
     assert codes == [302, 302, 302, 429]
     assert Feedback.objects.count() == 3

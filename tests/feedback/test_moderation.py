@@ -13,6 +13,7 @@ from django.utils import timezone
 from feedback import services
 from feedback.admin import STATUS_COUNTS_KEY, word_diff
 from feedback.models import Feedback
+from tests.conftest import verify_session
 from tests.factories import CategoryFactory, FeedbackFactory, MitigationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -164,6 +165,7 @@ def test_staff_without_the_editor_role_cannot_moderate(client):
     staff.is_staff = True
     staff.save()
     client.force_login(staff)
+    verify_session(client, staff)  # staff without a role, second factor passed
     assert client.get(CHANGELIST).status_code == 403
 
 

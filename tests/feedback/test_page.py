@@ -6,6 +6,7 @@ from django.urls import reverse
 
 from feedback.page_context import feedback_context
 from portal.lib import access
+from tests.conftest import as_verified
 from tests.factories import FeedbackFactory, MitigationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -74,7 +75,8 @@ def test_thread_for_asks_the_policy(reviewer, plain_user, mitigation, discussion
     from feedback.models import Feedback
 
     assert list(Feedback.objects.thread_for(plain_user)) == []
-    seen = set(Feedback.objects.thread_for(reviewer).on_page(mitigation))
+    assert list(Feedback.objects.thread_for(reviewer)) == []  # no second factor: role-less
+    seen = set(Feedback.objects.thread_for(as_verified(reviewer)).on_page(mitigation))
     assert seen == {discussion["approved_reviewer"]}
 
 
@@ -86,7 +88,7 @@ def test_feedback_context_is_cheap(request, role, mitigation, django_assert_max_
     http = RequestFactory().get(mitigation.get_absolute_url())
     from django.contrib.auth.models import AnonymousUser
 
-    http.user = user or AnonymousUser()
+    http.user = as_verified(user) if user else AnonymousUser()
     access.role_of(http.user)  # permissions are loaded once per request anyway
     # the page version and the thread (one query, whatever its length)
     with django_assert_max_num_queries(2):

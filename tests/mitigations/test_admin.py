@@ -24,6 +24,7 @@ from mitigations.models import (
     TaxonomyCategory,
 )
 from portal.lib import access
+from tests.conftest import verify_session
 from tests.factories import (
     ActorFactory,
     FigureFactory,
@@ -121,6 +122,7 @@ def test_staff_without_the_add_permission_cannot_import(client):
     staff.is_staff = True
     staff.save()
     client.force_login(staff)
+    verify_session(client, staff)  # staff without a role, second factor passed
     assert client.get(IMPORT_URL).status_code == 403
 
 

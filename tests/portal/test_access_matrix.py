@@ -17,7 +17,8 @@ from tests.factories import (
     SourceFactory,
 )
 
-ROLES = ["reader", "plain", "reviewer", "editor"]
+# Signed in with the password only (no second factor yet): treated as role-less.
+ROLES = ["reader", "plain", "unverified_reviewer", "unverified_editor", "reviewer", "editor"]
 SEES_RESTRICTED = {"reviewer", "editor"}
 SEES_DRAFTS = {"editor"}
 

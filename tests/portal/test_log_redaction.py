@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
         (f"/feedback/thanks/{TOKEN}/", TOKEN),
         ("/feedback/confirm/eyJlIjoiYUBleGFtcGxlLm9yZyJ9:1xYZ:abc-def_1/", "eyJlIjoiYUBl"),
         ("/accounts/password/reset/MQ/c4s9ab-0123456789abcdef/", "c4s9ab"),
+        (f"/accounts/welcome/{TOKEN}/", TOKEN),
     ],
 )
 def test_paths_are_redacted(path, secret):
@@ -37,7 +38,8 @@ def test_paths_are_redacted(path, secret):
 @pytest.mark.parametrize(
     "path",
     ["/feedback/", "/feedback/on/A1/", "/accounts/password/reset/",
-     "/accounts/password/reset/sent/", "/accounts/password/reset/complete/", "/mitigations/x/"],
+     "/accounts/password/reset/sent/", "/accounts/password/reset/complete/", "/mitigations/x/",
+     "/accounts/welcome/set-password/"],
 )  # fmt: skip
 def test_other_paths_are_kept(path):
     assert redact(path) == path

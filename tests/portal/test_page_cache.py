@@ -17,6 +17,7 @@ from django.test.utils import CaptureQueriesContext
 
 from feedback.services import moderate
 from portal.lib import access
+from tests.conftest import verify_session
 from tests.factories import FeedbackFactory, FigureFactory, MitigationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -42,6 +43,7 @@ def page(db):
 def _client(user, **kwargs):
     client = Client(**kwargs)
     client.force_login(user)
+    verify_session(client, user)
     return client
 
 

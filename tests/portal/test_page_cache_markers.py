@@ -15,6 +15,7 @@ from django.test import Client
 
 from feedback.models import Feedback
 from portal.lib import page_cache
+from tests.conftest import verify_session
 from tests.factories import FeedbackFactory, MitigationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -35,7 +36,9 @@ def _twice(client, url, **params):
 
 def _signed_in(username, role):
     client = Client()
-    client.force_login(UserFactory(username=username, role=role))
+    user = UserFactory(username=username, role=role)
+    client.force_login(user)
+    verify_session(client, user)
     return client
 
 

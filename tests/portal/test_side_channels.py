@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from feedback.models import Feedback
 from mitigations.models import Figure, Mitigation
+from tests.conftest import verify_session
 from tests.factories import FeedbackFactory, FigureFactory, MitigationFactory, UserFactory
 
 PAGE_FIELD = re.compile(r'name="page" value="([^"]+)"')
@@ -217,7 +218,9 @@ def edit_in_admin(editor_client, page, key, **changes):
 def test_editing_only_a_hidden_figure_is_not_observable(pages, editor_client, key):
     edited, _ = pages
     reader, reviewer = Client(), Client()
-    reviewer.force_login(UserFactory(username="rev", role="reviewer"))
+    rev = UserFactory(username="rev", role="reviewer")
+    reviewer.force_login(rev)
+    verify_session(reviewer, rev)
     before = observed(reader, edited)
     assert not before["recent_first"] and not before["list_first"]
 

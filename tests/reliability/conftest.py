@@ -149,7 +149,7 @@ def make_account(roles):
     """
     from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
-    from tests.conftest import PASSWORD
+    from tests.conftest import PASSWORD, confirmed_device
     from tests.factories import UserFactory
 
     def make(username, role=None):
@@ -157,6 +157,8 @@ def make_account(roles):
         hasher = PBKDF2PasswordHasher()
         user.password = hasher.encode(PASSWORD, hasher.salt(), iterations=1000)
         user.save(update_fields=["password"])
+        if role:  # an account with a role signs in with a second factor too
+            confirmed_device(user)
         return user
 
     return make

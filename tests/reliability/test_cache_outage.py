@@ -26,8 +26,9 @@ from django.core.cache import cache as default_cache
 from django.test import Client
 
 from feedback.models import Feedback
+from portal.accounts import second_factor
 from portal.lib.redis_cache import DegradingRedisCache
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, confirmed_device, verify_session
 from tests.factories import FigureFactory, MitigationFactory
 from tests.feedback.conftest import hidden_fields
 from tests.reliability.servers import (
@@ -309,6 +310,10 @@ def test_every_kind_of_visitor_is_served_while_the_cache_is_down(
             "/accounts/signin/", {"username": user.username, "password": PASSWORD}
         )
         assert signed_in.status_code == 302, (who, signed_in.status_code)
+        # The second factor works without the cache too (its limits cannot count then).
+        code = second_factor.fresh_code(confirmed_device(user))
+        verified = client.post(signed_in["Location"], {"code": code})
+        assert verified.status_code == 302, (who, verified.status_code)
     for who, (client, paths) in pages.items():
         for path in paths:
             response = client.get(path)
@@ -336,6 +341,7 @@ def test_feedback_is_stored_and_rate_limited_from_the_database_while_the_cache_i
     # Accounts are counted by account, not by address.
     member = Client()
     member.force_login(reviewer)
+    verify_session(member, reviewer)
     statuses = [
         post_feedback(member, path, f"Reviewer feedback {n}.").status_code for n in range(4)
     ]
@@ -355,7 +361,9 @@ ACCOUNTS_SCRIPT = """
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.contrib.auth.models import Group
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from portal.lib import access
+TOTP_KEYS = {totp_keys!r}
 
 access.sync_roles()
 hasher = PBKDF2PasswordHasher()
@@ -367,7 +375,13 @@ for name, role in [("rita-reviewer", "reviewer"), ("eddie-editor", "editor")]:
         password=hasher.encode({password!r}, hasher.salt(), iterations=1000),
     )
     user.groups.add(Group.objects.get(name=access.group_name(role)))
+    TOTPDevice.objects.create(user=user, name="app", key=TOTP_KEYS[name], confirmed=True)
 """
+# The accounts' authenticator secrets (hex), so that the test can compute their codes.
+TOTP_KEYS = {
+    "rita-reviewer": b"rita-reviewer-secret".hex(),
+    "eddie-editor": b"eddie-editor-secret!".hex(),
+}
 
 
 @pytest.fixture
@@ -379,7 +393,13 @@ def outage_db(demo_sqlite_url, tmp_path):
         original.backup(copy)
     url = f"sqlite:///{target}"
     subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", ACCOUNTS_SCRIPT.format(password=PASSWORD)],
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
+            ACCOUNTS_SCRIPT.format(password=PASSWORD, totp_keys=TOTP_KEYS),
+        ],
         cwd=ROOT,
         env=production_env(database_url=url, secret_key=random_secret()),
         check=True,
@@ -456,8 +476,8 @@ def _run_outage_scenario(launch, outage_db, redis, capsys):
     warm = Visits()
     listing = warm.get(anonymous, "/mitigations/").text
     detail = re.search(r'href="(/mitigations/[a-z0-9-]+/)"', listing).group(1)
-    reviewer.sign_in("rita-reviewer", PASSWORD)
-    editor.sign_in("eddie-editor", PASSWORD)
+    reviewer.sign_in("rita-reviewer", PASSWORD, totp_key=TOTP_KEYS["rita-reviewer"])
+    editor.sign_in("eddie-editor", PASSWORD, totp_key=TOTP_KEYS["eddie-editor"])
     for browser, path in [(anonymous, detail), (reviewer, detail), (reviewer, "/accounts/")]:
         warm.get(browser, path)
     assert redis.keys()  # pages, sessions, permissions are in Redis
@@ -474,7 +494,7 @@ def _run_outage_scenario(launch, outage_db, redis, capsys):
             visits.get(editor, path)
         if new_visitor_signs_in:
             newcomer = Browser(server.url, timeout=10)
-            newcomer.sign_in("eddie-editor", PASSWORD)
+            newcomer.sign_in("eddie-editor", PASSWORD, totp_key=TOTP_KEYS["eddie-editor"])
             visits.get(newcomer, "/admin/")
         health = json.loads(visits.get(anonymous, "/healthz").text)  # still 200
         assert health == {"status": "degraded", "database": "ok", "cache": "unavailable"}
