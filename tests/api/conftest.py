@@ -7,6 +7,7 @@ from django.test import Client, RequestFactory
 from django.utils import timezone
 
 from portal.accounts import tokens
+from tests.conftest import as_verified
 from tests.factories import UserFactory
 from tests.portal.test_access_matrix import world  # noqa: F401 (the canary catalogue)
 
@@ -19,7 +20,7 @@ REFUSED = {"revoked", "expired"}
 
 def make_token(user, name="script", days=90):
     request = RequestFactory().post("/accounts/tokens/")
-    request.user = user
+    request.user = as_verified(user)  # tokens are made in sessions that passed the 2nd factor
     token, raw = tokens.token_create(request=request, name=name, lifetime_days=days)
     return token, raw
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 from portal.accounts import tokens
 from portal.accounts.models import ApiToken
 from tests.api.conftest import TokenClient, make_token
+from tests.conftest import as_verified
 from tests.factories import UserFactory
 
 
@@ -76,11 +77,14 @@ def test_bad_token_forms_are_refused(reviewer_client, data):
     assert not ApiToken.objects.exists()
 
 
-def test_creation_goes_through_one_function_that_needs_a_session(reviewer):
+def test_creation_goes_through_one_function_that_needs_a_verified_session(reviewer):
     request = RequestFactory().post("/accounts/tokens/")
     with pytest.raises(PermissionDenied):
         tokens.token_create(request=None, name="x", lifetime_days=90)
-    request.user = reviewer
+    request.user = reviewer  # signed in, second factor not passed
+    with pytest.raises(PermissionDenied):
+        tokens.token_create(request=request, name="x", lifetime_days=90)
+    request.user = as_verified(reviewer)
     token, raw = tokens.token_create(request=request, name="x", lifetime_days=30)
     assert raw.startswith(tokens.TOKEN_PREFIX) and len(raw) > 40
 
