@@ -71,4 +71,6 @@ class Command(BaseCommand):
                 f"  {role:<9} username: {username:<9} password: {password:<16} "
                 f"TOTP secret: {secret_text(DEMO_TOTP_KEYS[username])}"
             )
-            self.stdout.write(f"            code: .venv/bin/python manage.py totp_code {username}")
+            self.stdout.write(
+                f"            code: DEBUG=true .venv/bin/python manage.py totp_code {username}"
+            )
