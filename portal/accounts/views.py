@@ -12,8 +12,37 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from feedback.models import Feedback
+from mitigations.models import FigureView, Mitigation
+from mitigations.views import with_restricted_summaries
 from portal.accounts import limits, tokens
 from portal.lib import access
+
+REVIEW_LIST_LIMIT = 50
+
+
+def _review_lists(user):
+    """ "Pages awaiting your review" (restricted figures the user has neither viewed nor
+    commented on) and "Embargoes lifting soon": only for those who see restricted figures."""
+    if not access.can_filter_restricted(user):
+        return {}
+    pages = Mitigation.objects.visible_to(user)
+    viewed = FigureView.objects.filter(user=user).values("mitigation")
+    commented = Feedback.objects.of_user(user).exclude(mitigation=None).values("mitigation")
+    awaiting = (
+        pages.with_restricted_figures()
+        .exclude(pk__in=viewed)
+        .exclude(pk__in=commented)
+        .for_list()
+        .order_by("name")
+    )
+    lifting = pages.embargo_lifting_soon().select_related("category")
+    return {
+        "show_review_lists": True,
+        "awaiting_review": with_restricted_summaries(awaiting[:REVIEW_LIST_LIMIT], user),
+        "awaiting_total": awaiting.count(),
+        "lifting_soon": with_restricted_summaries(lifting[:REVIEW_LIST_LIMIT], user),
+        "lifting_days": access.LIFTING_SOON_DAYS,
+    }
 
 
 class TokenForm(forms.Form):
@@ -43,6 +72,7 @@ def _account_page(request, *, token_form=None, new_token=None, status=200):
             "api_tokens": request.user.api_tokens.all()[:50] if may_have_tokens else [],
             "token_form": token_form or TokenForm(),
             "new_token": new_token,
+            **_review_lists(request.user),
         },
         status=status,
     )

@@ -270,3 +270,116 @@ def test_restricted_views_are_audited_when_the_cache_forgets(world, reviewer_cli
     cache.clear()  # e.g. Redis restarted: write rather than miss a view
     reviewer_client.get(url)
     assert FigureView.objects.get(user=reviewer).views == 2
+
+
+# --- Reviewers' channels: the restricted filter, the cards' markers, the account lists ------
+
+LIST_URLS = ["/mitigations/", "/mitigations/taxonomy/2.2.1/", "/mitigations/sources/matrix2024/"]
+
+
+@pytest.fixture
+def plain_page(world):
+    """A page without restricted figures, listed before the matrix page."""
+    page = MitigationFactory(code="M050", name="Aardvark public page", category=world["category"])
+    page.sources.add(SourceFactory(key="other2024"))
+    page.sources.add(world["page"].sources.get())
+    FigureFactory(mitigation=page, key="pub", preliminary=False)
+    return page
+
+
+def _without_tokens(text):
+    import re
+
+    return re.sub(r'(name="(csrfmiddlewaretoken|stamp)" value=")[^"]+"', r"\1\"", text)
+
+
+@pytest.mark.parametrize("url", LIST_URLS)
+@pytest.mark.parametrize("param", ["restricted=1", "restricted=lifting", "restricted=bogus"])
+@pytest.mark.parametrize("role", ROLES)
+def test_restricted_filter_parameter(world, plain_page, role, param, url, request):
+    client = request.getfixturevalue(f"{role}_client")
+    plain = fetch(client, url)
+    filtered = fetch(client, f"{url}?{param}")
+    marker = "1 preliminary · 1 embargoed until"
+    if role not in SEES_RESTRICTED:
+        # The parameter does not exist: same body and headers, same counts and order.
+        assert _without_tokens(filtered) == _without_tokens(plain)
+        for text in (plain, filtered):
+            assert "Aardvark public page" in text and "Matrix mitigation" in text
+            assert "Restricted figures" not in text and "restricted=" not in text
+            assert "preliminary ·" not in text and "embargoed until" not in text
+        return
+    assert 'id="filter-restricted"' in plain
+    assert marker in plain  # the card's marker
+    if param == "restricted=bogus":
+        assert "Aardvark public page" in filtered  # ignored, with a notice
+        assert "were not understood" in filtered
+        return
+    assert "Matrix mitigation" in filtered and marker in filtered
+    assert "Aardvark public page" not in filtered
+    assert "<strong>1</strong> mitigation" in filtered
+
+
+def test_lifting_soon_filter_leaves_out_far_embargoes(world, reviewer_client):
+    world["figures"]["embargoed"].embargo_until = TODAY + datetime.timedelta(days=90)
+    world["figures"]["embargoed"].save()
+    body = reviewer_client.get("/mitigations/?restricted=lifting").content.decode()
+    assert "Matrix mitigation" not in body
+    assert "<strong>0</strong> mitigations" in body
+    assert "Matrix mitigation" in reviewer_client.get("/mitigations/?restricted=1").content.decode()
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_account_review_lists(world, plain_page, role, request):
+    if role == "reader":
+        assert request.getfixturevalue("reader_client").get("/accounts/").status_code == 302
+        return
+    client = request.getfixturevalue(f"{role}_client")
+    body = fetch(client, "/accounts/")
+    if role not in SEES_RESTRICTED:
+        for text in ("awaiting your review", "Embargoes lifting soon", "Matrix mitigation"):
+            assert text not in body
+        return
+    awaiting = body[body.index("Pages awaiting your review") : body.index("Embargoes lifting")]
+    lifting = body[body.index("Embargoes lifting soon") : body.index("My feedback")]
+    assert "Matrix mitigation" in awaiting and "Aardvark" not in awaiting
+    assert "Matrix mitigation" in lifting and "Aardvark" not in lifting
+    assert "embargoed until" in lifting
+    # Once opened, the page no longer waits for this reviewer.
+    client.get(world["page"].get_absolute_url())
+    body = fetch(client, "/accounts/")
+    awaiting = body[body.index("Pages awaiting your review") : body.index("Embargoes lifting")]
+    assert "Matrix mitigation" not in awaiting and "Nothing is waiting for you" in awaiting
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_detail_notice_says_what_is_restricted_and_until_when(world, role, request):
+    client = request.getfixturevalue(f"{role}_client")
+    body = fetch(client, world["page"].get_absolute_url(), twice=True)
+    until = (TODAY + datetime.timedelta(days=20)).strftime("%-d %b %Y")
+    notice = f"1 figure is embargoed until {until}; 1 is preliminary."
+    if role in SEES_RESTRICTED:
+        assert notice in body
+        assert "Hatched bars are preliminary" not in body or "· preliminary" in body
+    else:
+        assert "embargoed until" not in body.lower() and "seen by" not in body
+        assert "data-ref=" not in body
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_restricted_figures_carry_the_viewers_stamp(world, role, request):
+    from mitigations.models import FigureView
+    from portal.lib import stamps
+
+    client = request.getfixturevalue(f"{role}_client")
+    body = fetch(client, world["page"].get_absolute_url(), twice=True)
+    if role not in SEES_RESTRICTED:
+        assert "seen by" not in body and "data-ref=" not in body
+        return
+    user = request.getfixturevalue("reviewer" if role == "reviewer" else "editor")
+    mark = stamps.mark(user.pk, TODAY)
+    assert f"seen by {user.username}, {TODAY.strftime('%-d %b %Y')}" in body
+    # On the two restricted rows (not the public ones), and nowhere near the numbers.
+    assert body.count(f'<tr data-ref="{mark}">') == 2
+    assert f">{FIGURE_VALUES['preliminary']}%<" in body
+    assert FigureView.objects.get(user=user).stamp == mark
