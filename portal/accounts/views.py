@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from feedback.models import Feedback
+from feedback.models import Feedback, ReplyMail
 from mitigations.models import FigureView, Mitigation
 from mitigations.views import with_restricted_summaries
 from portal.accounts import limits, tokens
@@ -73,6 +73,8 @@ def _account_page(request, *, token_form=None, new_token=None, status=200):
             "token_form": token_form or TokenForm(),
             "new_token": new_token,
             **_review_lists(request.user),
+            "can_reply": access.can_reply(request.user),
+            "reply_mail_on": ReplyMail.objects.filter(user=request.user, enabled=True).exists(),
         },
         status=status,
     )
