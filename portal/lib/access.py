@@ -281,11 +281,47 @@ def _mitigations():
 # --- Feedback ------------------------------------------------------------------------------
 
 
+# Feedback in the reviewers' discussion: reviewers' posts show at once (they are invited and
+# accountable) and stay until an editor rejects them or marks them as spam.
+THREAD_STATUSES = ("pending", "approved")
+
+
 def visible_thread(queryset, user):
-    """Others' feedback a user may read on a page: approved reviewer feedback, reviewers only."""
+    """Feedback a user may read in a page's reviewers' discussion: reviewers' posts that no
+    editor has rejected, for reviewers and editors only."""
     if not can_see_reviewer_thread(user):
         return queryset.none()
-    return queryset.filter(status="approved", by_reviewer=True)
+    return queryset.filter(status__in=THREAD_STATUSES, by_reviewer=True)
+
+
+def in_thread(item) -> bool:
+    return item.by_reviewer and item.status in THREAD_STATUSES
+
+
+def visible_replies(queryset, user):
+    """Replies in the discussion a user may read: those no editor has hidden."""
+    if not can_see_reviewer_thread(user):
+        return queryset.none()
+    return queryset.filter(hidden=False)
+
+
+def can_reply(user) -> bool:
+    return can_see_reviewer_thread(user)
+
+
+def feedback_is_restricted(item) -> bool:
+    """Feedback written by an account that may see restricted figures, or about the figures:
+    its text may quote restricted figures, so it is restricted itself. (Replies are always
+    written by such accounts: they are always restricted.)"""
+    return bool(item.by_reviewer) or item.section == "figures"
+
+
+def can_read_feedback_text(item, user) -> bool:
+    """Whether `user` may read the text of a feedback item (its comment, proposed category,
+    the editors' reply): anyone holding its link for unrestricted feedback; for restricted
+    feedback only a signed-in account that may see restricted figures (the author included
+    only if they still may). Everyone else with the link sees its status only."""
+    return not feedback_is_restricted(item) or can_see_restricted_figures(user)
 
 
 def variant_key(user) -> str:

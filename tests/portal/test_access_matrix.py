@@ -383,3 +383,113 @@ def test_restricted_figures_carry_the_viewers_stamp(world, role, request):
     assert body.count(f'<tr data-ref="{mark}">') == 2
     assert f">{FIGURE_VALUES['preliminary']}%<" in body
     assert FigureView.objects.get(user=user).stamp == mark
+
+
+# --- Restricted feedback: tracking and thanks pages, mail; the thread with replies ----------
+
+FEEDBACK_KINDS = {
+    # kind -> (factory fields, restricted?)
+    "reader_text": ({"section": "definition", "by_reviewer": False}, False),
+    "reader_figures": ({"section": "figures", "by_reviewer": False}, True),
+    "by_reviewer": ({"section": "definition", "by_reviewer": True}, True),
+}
+
+
+@pytest.fixture
+def feedback_items(world, reviewer):
+    from tests.factories import FeedbackFactory
+
+    items = {}
+    for kind, (fields, _restricted) in FEEDBACK_KINDS.items():
+        items[kind] = FeedbackFactory(
+            mitigation=world["page"],
+            user=reviewer if fields["by_reviewer"] else None,
+            comment=f"Secretcomment{kind.replace('_', '')} quotes 52.3",
+            public_reply=f"Secretreply{kind.replace('_', '')}",
+            status="approved",
+            resolution="addressed",
+            **fields,
+        )
+    return items
+
+
+@pytest.mark.parametrize("channel", ["track", "thanks"])
+@pytest.mark.parametrize("kind", list(FEEDBACK_KINDS))
+@pytest.mark.parametrize("role", ROLES)
+def test_restricted_feedback_pages(feedback_items, role, kind, channel, request):
+    from django.urls import reverse
+
+    item = feedback_items[kind]
+    client = request.getfixturevalue(f"{role}_client")
+    text = fetch(client, reverse(f"feedback:{channel}", args=[item.token]))
+    restricted = FEEDBACK_KINDS[kind][1]
+    readable = not restricted or role in SEES_RESTRICTED
+    secrets = [item.comment, item.public_reply] if channel == "track" else []
+    for secret in secrets:
+        if readable:
+            assert secret in text, f"{role} should read {kind} on {channel}"
+        else:
+            assert secret not in text, f"{role} must not read {kind} on {channel}"
+    if channel == "track":
+        assert "Addressed" in text and "Approved" in text  # the status, for everyone
+    assert ("only its status is shown" in text) == (channel == "track" and not readable)
+    assert "noindex" in text and "Referrer-Policy: no-referrer" in text
+
+
+@pytest.mark.parametrize("kind", list(FEEDBACK_KINDS))
+def test_editors_mail_hides_restricted_text_from_plain_addresses(
+    feedback_items, kind, editor, settings
+):
+    from django.core import mail
+
+    from feedback import notifications
+
+    settings.EDITORS_EMAIL = ["team@example.org"]
+    item = feedback_items[kind]
+    notifications.notify_editors.call(item.pk)
+    by_address = {tuple(m.to): m for m in mail.outbox}
+    to_editor = next(m for to, m in by_address.items() if editor.email in to)
+    to_team = next(m for to, m in by_address.items() if "team@example.org" in to)
+    assert item.comment in to_editor.body
+    if FEEDBACK_KINDS[kind][1]:
+        assert item.comment not in to_team.body and "52.3" not in to_team.body
+        assert "restricted" in to_team.subject and "restricted feedback" in to_team.body
+    else:
+        assert to_team is to_editor
+
+
+@pytest.mark.parametrize("kind", list(FEEDBACK_KINDS))
+def test_submitter_mail_carries_restricted_reply_only_to_allowed_accounts(feedback_items, kind):
+    from django.core import mail
+
+    from feedback import notifications
+
+    item = feedback_items[kind]
+    Feedback = type(item)
+    Feedback.objects.filter(pk=item.pk).update(
+        contact_consent=True, email="" if item.user_id else "someone@example.org"
+    )
+    notifications.notify_submitter.call(item.pk)
+    body = mail.outbox[0].body
+    readable = not FEEDBACK_KINDS[kind][1] or item.user_id  # the reviewer may read it
+    assert (item.public_reply in body) == bool(readable)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_thread_with_replies(feedback_items, role, request, reviewer):
+    from feedback.models import Reply
+
+    Reply.objects.create(feedback=feedback_items["by_reviewer"], user=reviewer, comment="Secretr1")
+    Reply.objects.create(
+        feedback=feedback_items["by_reviewer"], user=reviewer, comment="Secrethidden", hidden=True
+    )
+    client = request.getfixturevalue(f"{role}_client")
+    text = fetch(client, feedback_items["by_reviewer"].mitigation.get_absolute_url(), twice=True)
+    assert "Secrethidden" not in text
+    assert "Secretcommentreadertext" not in text  # readers' feedback never joins the thread
+    if role in SEES_RESTRICTED:
+        assert "Secretr1" in text and "Discussion (2)" in text
+        assert "Secretcommentbyreviewer" in text
+    else:
+        for secret in ("Secretr1", "Discussion (", "Secretcommentbyreviewer", "fb-item-"):
+            assert secret not in text
