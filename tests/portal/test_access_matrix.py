@@ -493,3 +493,15 @@ def test_thread_with_replies(feedback_items, role, request, reviewer):
     else:
         for secret in ("Secretr1", "Discussion (", "Secretcommentbyreviewer", "fb-item-"):
             assert secret not in text
+
+
+@pytest.mark.parametrize("channel", ["export_csv", "export_json"])
+@pytest.mark.parametrize("role", ROLES)
+def test_downloads_with_restricted_figures_carry_the_viewers_stamp(world, role, channel, request):
+    client = request.getfixturevalue(f"{role}_client")
+    text = fetch(client, CHANNEL_URLS[channel](world))
+    if role in SEES_RESTRICTED:
+        user = request.getfixturevalue("reviewer" if role == "reviewer" else "editor")
+        assert f"seen by {user.username}" in text and "data-ref=" not in text.split("seen by")[0]
+    else:
+        assert "seen by" not in text and "data-ref" not in text and '"stamp"' not in text
