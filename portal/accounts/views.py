@@ -56,12 +56,14 @@ class TokenForm(forms.Form):
 
 
 def _account_page(request, *, token_form=None, new_token=None, status=200):
-    items = (
+    items = list(
         Feedback.objects.of_user(request.user)
         .select_related("mitigation")
         .order_by("-created_at")[:200]
     )
     may_have_tokens = tokens.may_have_tokens(request.user)
+    for item in items:  # a restricted item's reply only while the user may read it
+        item.show_text = access.can_read_feedback_text(item, request.user)
     return render(
         request,
         "registration/account.html",

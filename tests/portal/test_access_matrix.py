@@ -15,6 +15,7 @@ from tests.factories import (
     FigureFactory,
     MitigationFactory,
     SourceFactory,
+    UserFactory,
 )
 
 ROLES = ["reader", "plain", "reviewer", "editor"]
@@ -505,3 +506,32 @@ def test_downloads_with_restricted_figures_carry_the_viewers_stamp(world, role, 
         assert f"seen by {user.username}" in text and "data-ref=" not in text.split("seen by")[0]
     else:
         assert "seen by" not in text and "data-ref" not in text and '"stamp"' not in text
+
+
+@pytest.mark.parametrize("role", ["plain", "reviewer", "editor"])
+def test_reply_notifications_reach_only_thread_readers(
+    feedback_items, role, request, django_capture_on_commit_callbacks
+):
+    """A participant of a thread who asked for reply mail gets the reply's text only while
+    they may read the discussion (a role-less account, e.g. a former reviewer, gets none);
+    readers cannot take part at all."""
+    from django.core import mail
+
+    from feedback import services
+    from feedback.models import Reply
+
+    item = feedback_items["by_reviewer"]
+    participant = request.getfixturevalue({"plain": "plain_user"}.get(role, role))
+    Reply.objects.create(feedback=item, user=participant, comment="I took part")
+    services.reply_mail_set(user=participant, enabled=True)
+    replier = UserFactory(username="other-reviewer", role="reviewer")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.reply_create(user=replier, feedback=item, comment="Secretreplytext 52.3")
+    to_participant = [m for m in mail.outbox if participant.email in m.to]
+    if role == "plain":
+        assert to_participant == []
+        assert all("Secretreplytext" not in m.body for m in mail.outbox)
+    else:
+        assert len(to_participant) == 1
+        assert "Secretreplytext 52.3" in to_participant[0].body
+        assert "List-Unsubscribe" in to_participant[0].extra_headers
