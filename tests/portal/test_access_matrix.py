@@ -470,6 +470,11 @@ def test_submitter_mail_carries_restricted_reply_only_to_allowed_accounts(feedba
     Feedback.objects.filter(pk=item.pk).update(
         contact_consent=True, email="" if item.user_id else "someone@example.org"
     )
+    from django.utils import timezone as tz
+
+    from feedback.models import ContactAddress
+
+    ContactAddress.objects.create(email="someone@example.org", confirmed_at=tz.now())
     notifications.notify_submitter.call(item.pk)
     body = mail.outbox[0].body
     readable = not FEEDBACK_KINDS[kind][1] or item.user_id  # the reviewer may read it
