@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from feedback.models import Feedback, ReplyMail
+from feedback.models import Feedback, Reply, ReplyMail
 from mitigations.models import FigureView, Mitigation
 from mitigations.views import with_restricted_summaries
 from portal.accounts import limits, tokens
@@ -28,10 +28,12 @@ def _review_lists(user):
     pages = Mitigation.objects.visible_to(user)
     viewed = FigureView.objects.filter(user=user).values("mitigation")
     commented = Feedback.objects.of_user(user).exclude(mitigation=None).values("mitigation")
+    replied = Reply.objects.filter(user=user).values("feedback__mitigation")
     awaiting = (
         pages.with_restricted_figures()
         .exclude(pk__in=viewed)
         .exclude(pk__in=commented)
+        .exclude(pk__in=replied)
         .for_list()
         .order_by("name")
     )

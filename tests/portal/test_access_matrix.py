@@ -540,3 +540,18 @@ def test_reply_notifications_reach_only_thread_readers(
         assert len(to_participant) == 1
         assert "Secretreplytext 52.3" in to_participant[0].body
         assert "List-Unsubscribe" in to_participant[0].extra_headers
+
+
+def test_a_page_replied_on_no_longer_awaits_review(world, feedback_items, reviewer_client):
+    from feedback.models import Reply
+
+    other = UserFactory(username="other-rev", role="reviewer")
+    from django.test import Client
+
+    client = Client()
+    client.force_login(other)
+    body = client.get("/accounts/").content.decode()
+    assert "Matrix mitigation" in body[: body.index("Embargoes lifting")]
+    Reply.objects.create(feedback=feedback_items["by_reviewer"], user=other, comment="Seen")
+    body = client.get("/accounts/").content.decode()
+    assert "Matrix mitigation" not in body[: body.index("Embargoes lifting")]
