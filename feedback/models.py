@@ -7,6 +7,7 @@ from django.core import signing
 from django.db import models
 from django.db.models import Case, F, Value, When
 from django.urls import reverse
+from django.utils.crypto import salted_hmac
 from simple_history.models import HistoricalRecords
 
 from portal.lib import access
@@ -175,6 +176,13 @@ class Feedback(models.Model):
         if self.status == self.Status.SPAM:
             return self.Status.REJECTED.label
         return self.get_status_display()
+
+    @property
+    def thread_ref(self):
+        """The item's reference in the reviewers' discussion (anchors, reply links): not its
+        id, which would tell how much feedback the portal gets."""
+        value = salted_hmac("feedback.thread-ref", str(self.pk), algorithm="sha256")
+        return value.hexdigest()[:16]
 
     @property
     def submitter(self):

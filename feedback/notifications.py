@@ -278,7 +278,7 @@ def notify_thread(reply_id: int, site_url: str = "") -> int:
             "reply": reply,
             "page": page if access.mitigation_is_visible(page, user) else None,
             "show_text": access.can_read_feedback_text(feedback, user),
-            "thread_url": f"{base}{page.get_absolute_url()}#fb-item-{feedback.pk}",
+            "thread_url": f"{base}{page.get_absolute_url()}#fb-item-{feedback.thread_ref}",
             "unsubscribe_url": unsubscribe,
         }
         message = EmailMessage(

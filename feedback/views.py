@@ -20,7 +20,7 @@ from django.views.decorators.http import require_http_methods
 from feedback import antispam, counters, notifications, services
 from feedback.forms import FeedbackForm, ThreadReplyForm
 from feedback.models import ContactAddress, Feedback
-from feedback.page_context import page_form
+from feedback.page_context import THREAD_LIMIT, page_form
 from mitigations.models import Mitigation
 from portal.lib import access
 from portal.lib.page_cache import current_data_version, fresh_value
@@ -240,18 +240,24 @@ def confirm_address(request, token):
 REPLIES_PER_MINUTE = 10
 
 
-def _thread_item(request, pk):
-    """A feedback item of the discussion the user may reply to; 404 for anything else (a
-    hidden, rejected, deleted item, a page the user may not see, a reader)."""
+def _thread_item(request, code, ref):
+    """A feedback item of a page's discussion the user may reply to, by its reference; 404
+    for anything else (a hidden, rejected, deleted item, a page the user may not see, a
+    reader). The reference is a hash: the page's thread (bounded) is searched for it."""
     if not access.can_reply(request.user):
         raise Http404("No such discussion")
-    pages = Mitigation.objects.visible_to(request.user)
-    return get_object_or_404(
+    mitigation = get_object_or_404(Mitigation.objects.visible_to(request.user), code=code)
+    items = (
         Feedback.objects.thread_for(request.user)
-        .filter(mitigation__in=pages)
-        .select_related("mitigation", "user"),
-        pk=pk,
+        .on_page(mitigation)
+        .select_related("user", "proposed_category")
+        .order_by("created_at", "pk")[:THREAD_LIMIT]
     )
+    for item in items:
+        if item.thread_ref == ref:
+            item.mitigation = mitigation
+            return item
+    raise Http404("No such discussion")
 
 
 def _replying_too_fast(request) -> bool:
@@ -262,10 +268,10 @@ def _replying_too_fast(request) -> bool:
 
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
-def reply(request, pk):
+def reply(request, code, ref):
     """Reply under a feedback item (the form sits under each item of a page's discussion; on
     an error it is shown here, with the text kept)."""
-    item = _thread_item(request, pk)
+    item = _thread_item(request, code, ref)
     form = ThreadReplyForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
         if _replying_too_fast(request):
@@ -277,11 +283,16 @@ def reply(request, pk):
                 comment=form.cleaned_data["comment"],
                 site_url=request.build_absolute_uri("/"),
             )
-            return redirect(f"{item.mitigation.get_absolute_url()}#fb-item-{item.pk}")
+            return redirect(f"{item.mitigation.get_absolute_url()}#fb-item-{item.thread_ref}")
     item.shown_replies = list(
         access.visible_replies(item.replies.select_related("user"), request.user)
     )
-    context = {"item": item, "form": form, "feedback_viewer_id": request.user.pk}
+    context = {
+        "item": item,
+        "mitigation": item.mitigation,
+        "form": form,
+        "feedback_viewer_id": request.user.pk,
+    }
     return render(request, "feedback/reply.html", context)
 
 

@@ -59,14 +59,14 @@ def test_reviewer_filters_to_restricted_pages_and_replies_in_a_thread(web):
     expect(page.get_by_role("link", name="Discussion (1)")).to_be_visible()
 
     # The pending post of another reviewer is there at once; reply under it.
-    article = page.locator(f"#fb-item-{item.pk}")
+    article = page.locator(f"#fb-item-{item.thread_ref}")
     expect(article).to_contain_text("Rita Reviewer")
     expect(article).to_contain_text("Not yet read by the editors")
     article.locator("summary", has_text="Reply").click()
     article.get_by_label("Your reply").fill("Agreed: the sample for CBRN is the smallest.")
     article.get_by_role("button", name="Post reply").click()
-    expect(page).to_have_url(re.compile(rf"#fb-item-{item.pk}$"))
-    replies = page.locator(f"#fb-item-{item.pk} .thread-replies")
+    expect(page).to_have_url(re.compile(rf"#fb-item-{item.thread_ref}$"))
+    replies = page.locator(f"#fb-item-{item.thread_ref} .thread-replies")
     expect(replies.get_by_role("listitem")).to_have_count(1)
     expect(replies).to_contain_text("Agreed: the sample for CBRN is the smallest.")
     expect(replies).to_contain_text("you")

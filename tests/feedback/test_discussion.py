@@ -32,6 +32,10 @@ def colleague(db):
     return UserFactory(username="cleo-reviewer", role="reviewer")
 
 
+def reply_url(item, ref=None):
+    return reverse("feedback:reply", args=[item.mitigation.code, ref or item.thread_ref])
+
+
 def _client(user):
     from django.test import Client
 
@@ -43,13 +47,16 @@ def _client(user):
 def test_a_reply_is_threaded_at_once_and_is_not_feedback(item, colleague, mitigation):
     client = _client(colleague)
     before = Feedback.objects.count()
-    response = client.post(reverse("feedback:reply", args=[item.pk]), {"comment": "REPLY-TEXT"})
+    response = client.post(reply_url(item), {"comment": "REPLY-TEXT"})
     assert response.status_code == 302
-    assert response["Location"].endswith(f"{mitigation.get_absolute_url()}#fb-item-{item.pk}")
+    assert response["Location"].endswith(
+        f"{mitigation.get_absolute_url()}#fb-item-{item.thread_ref}"
+    )
     assert Feedback.objects.count() == before  # not a new item: not in the editors' queue
     assert Feedback.objects.pending().count() == 0
     html = client.get(mitigation.get_absolute_url()).content.decode()
-    item_html = html[html.index(f'id="fb-item-{item.pk}"') :]
+    assert f"fb-item-{item.pk}" not in html  # no ids on pages
+    item_html = html[html.index(f'id="fb-item-{item.thread_ref}"') :]
     replies = item_html[item_html.index("thread-replies") :]
     assert "REPLY-TEXT" in replies and "cleo-reviewer" in replies
     assert re.search(r"cleo-reviewer</strong> <span class=\"badge[^\"]*\">you</span>", replies)
@@ -71,26 +78,24 @@ def test_readers_never_see_the_thread_nor_may_reply(item, role, request, mitigat
     html = client.get(mitigation.get_absolute_url()).content.decode()
     for secret in ("ITEM-TEXT", "REPLY-TEXT", "Discussion (", "EDITORS-SAY-NO", "/feedback/reply/"):
         assert secret not in html
-    response = client.post(reverse("feedback:reply", args=[item.pk]), {"comment": "Hi"})
+    response = client.post(reply_url(item), {"comment": "Hi"})
     assert response.status_code == 404
     assert Reply.objects.count() == 1
 
 
 @pytest.mark.parametrize("state", ["rejected", "spam", "deleted", "reader_item", "missing"])
 def test_reply_to_a_hidden_or_deleted_item_is_404(item, reviewer_client, state, mitigation):
-    target = item.pk
+    url = reply_url(item)
     if state in ("rejected", "spam"):
         Feedback.objects.filter(pk=item.pk).update(status=state)
     elif state == "deleted":
         item.delete()
     elif state == "reader_item":
-        target = FeedbackFactory(mitigation=mitigation, status="approved").pk
+        url = reply_url(FeedbackFactory(mitigation=mitigation, status="approved"))
     else:
-        target = 999999
+        url = reply_url(item, ref="0123456789abcdef")
     for method in ("get", "post"):
-        response = getattr(reviewer_client, method)(
-            reverse("feedback:reply", args=[target]), {"comment": "Hi"}
-        )
+        response = getattr(reviewer_client, method)(url, {"comment": "Hi"})
         assert response.status_code == 404
     assert Reply.objects.count() == 0
 
@@ -105,7 +110,7 @@ def test_reply_to_a_hidden_or_deleted_item_is_404(item, reviewer_client, state, 
 )
 def test_bad_reply_is_a_form_error_with_the_text_kept(item, reviewer_client, settings, text, error):
     settings.FEEDBACK_MAX_LINKS = 2
-    response = reviewer_client.post(reverse("feedback:reply", args=[item.pk]), {"comment": text})
+    response = reviewer_client.post(reply_url(item), {"comment": text})
     assert response.status_code == 200
     html = response.content.decode()
     assert error in html
