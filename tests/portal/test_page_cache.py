@@ -173,7 +173,10 @@ def test_reviewers_thread_is_fresh_after_moderation(page):
     client = _client(vera)
     url = page.get_absolute_url()
     item = FeedbackFactory(mitigation=page, user=vera, by_reviewer=True, comment="THREAD-ITEM-TEXT")
-    assert "THREAD-ITEM-TEXT" not in client.get(url).content.decode()  # pending
+    # A reviewer's post shows at once, pending or not; rejecting it removes it.
+    assert "THREAD-ITEM-TEXT" in client.get(url).content.decode()
+    moderate([item], editor, status="rejected")
+    assert "THREAD-ITEM-TEXT" not in client.get(url).content.decode()
     moderate([item], editor, status="approved")
     assert "THREAD-ITEM-TEXT" in client.get(url).content.decode()
     item.refresh_from_db()
