@@ -119,6 +119,7 @@ def test_the_list_filters_render_as_with_djangos_select(monkeypatch, editor, que
         "rmf",
         "source",
         "status",
+        "restricted",
         "sort",
     }
     fast = [bf.as_widget() for bf in selects]
