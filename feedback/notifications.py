@@ -135,7 +135,7 @@ def notify_submitter(feedback_id: int, site_url: str = "") -> int:
     context = {
         "item": item,
         # Restricted feedback's reply only to an account that may see restricted figures.
-        "show_text": access.can_read_feedback_text(item, submitter),
+        "show_text": access.account_can_read_feedback_text(item, submitter),
         # The page's name only while the submitter may still see it (not if it became a draft).
         "page": page if page and access.mitigation_is_visible(page, submitter) else None,
         "track_url": _site_url(site_url) + item.get_absolute_url(),
@@ -277,7 +277,7 @@ def notify_thread(reply_id: int, site_url: str = "") -> int:
         context = {
             "reply": reply,
             "page": page if access.mitigation_is_visible(page, user) else None,
-            "show_text": access.can_read_feedback_text(feedback, user),
+            "show_text": access.account_can_read_feedback_text(feedback, user),
             "thread_url": f"{base}{page.get_absolute_url()}#fb-item-{feedback.thread_ref}",
             "unsubscribe_url": unsubscribe,
         }

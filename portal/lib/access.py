@@ -374,6 +374,11 @@ def can_read_feedback_text(item, user) -> bool:
     return not feedback_is_restricted(item) or can_see_restricted_figures(user)
 
 
+def account_can_read_feedback_text(item, user) -> bool:
+    """The same rule for mail to an account's address (no session: the account's role)."""
+    return not feedback_is_restricted(item) or account_role(user) in (REVIEWER, EDITOR)
+
+
 def variant_key(user) -> str:
     """What a cached page may vary on: the role, and nothing else about the user."""
     return role_of(user)

@@ -9,6 +9,7 @@ from django.urls import reverse
 from feedback import notifications, services
 from feedback.forms import REPLY_MAX
 from feedback.models import Feedback, Reply, ReplyMail
+from tests.conftest import verify_session
 from tests.factories import FeedbackFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -41,7 +42,7 @@ def _client(user):
 
     client = Client()
     client.force_login(user)
-    return client
+    return verify_session(client, user)
 
 
 def test_a_reply_is_threaded_at_once_and_is_not_feedback(item, colleague, mitigation):

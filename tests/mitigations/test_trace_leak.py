@@ -8,6 +8,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from tests.conftest import verify_session
 from tests.factories import FigureFactory, MitigationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -40,7 +41,7 @@ def _client(user):
 
     client = Client()
     client.force_login(user)
-    return client
+    return verify_session(client, user)
 
 
 def _trace(arg) -> str:

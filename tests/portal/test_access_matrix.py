@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from tests.conftest import verify_session
 from tests.factories import (
     CategoryFactory,
     FigureFactory,
@@ -551,6 +552,7 @@ def test_a_page_replied_on_no_longer_awaits_review(world, feedback_items, review
 
     client = Client()
     client.force_login(other)
+    verify_session(client, other)
     body = client.get("/accounts/").content.decode()
     assert "Matrix mitigation" in body[: body.index("Embargoes lifting")]
     Reply.objects.create(feedback=feedback_items["by_reviewer"], user=other, comment="Seen")
