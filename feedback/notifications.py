@@ -130,12 +130,12 @@ def notify_submitter(feedback_id: int, site_url: str = "") -> int:
     if item.email and not ContactAddress.is_confirmed(item.email):
         log.info("feedback #%s: update not sent (address not confirmed)", feedback_id)
         return 0
-    submitter = item.user if item.user_id else AnonymousUser()
+    submitter = access.as_account(item.user) if item.user_id else AnonymousUser()
     page = item.mitigation if item.mitigation_id else None
     context = {
         "item": item,
         # Restricted feedback's reply only to an account that may see restricted figures.
-        "show_text": access.account_can_read_feedback_text(item, submitter),
+        "show_text": access.can_read_feedback_text(item, submitter),
         # The page's name only while the submitter may still see it (not if it became a draft).
         "page": page if page and access.mitigation_is_visible(page, submitter) else None,
         "track_url": _site_url(site_url) + item.get_absolute_url(),
@@ -263,7 +263,7 @@ def notify_thread(reply_id: int, site_url: str = "") -> int:
     wanted = set(ReplyMail.objects.filter(enabled=True).values_list("user_id", flat=True))
     recipients = [
         u
-        for u in thread_participants(feedback)
+        for u in map(access.as_account, thread_participants(feedback))
         if u.pk in wanted and u.pk != reply.user_id and access.can_see_reviewer_thread(u)
     ]
     base = _site_url(site_url)
@@ -277,7 +277,7 @@ def notify_thread(reply_id: int, site_url: str = "") -> int:
         context = {
             "reply": reply,
             "page": page if access.mitigation_is_visible(page, user) else None,
-            "show_text": access.account_can_read_feedback_text(feedback, user),
+            "show_text": access.can_read_feedback_text(feedback, user),
             "thread_url": f"{base}{page.get_absolute_url()}#fb-item-{feedback.thread_ref}",
             "unsubscribe_url": unsubscribe,
         }

@@ -49,7 +49,7 @@ def trace(text: str, today=None) -> list[dict]:
         last = today or access.today()
         days = [last - datetime.timedelta(days=n) for n in range(MARK_DAYS)]
         for user in User.objects.all():
-            if not access.can_see_restricted_figures(user):
+            if not access.can_see_restricted_figures(access.as_account(user)):
                 continue
             for day in days:
                 if stamps.mark(user.pk, day) in marks:
