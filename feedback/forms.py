@@ -303,3 +303,41 @@ def taxonomy_datalist():
         TaxonomyCategory.objects.order_by("sort_key").values_list("code", "code", "name"),
     )
     return format_html('<datalist id="{}">{}</datalist>', DATALIST_ID, options)
+
+
+REPLY_MAX = 3000
+
+
+class ThreadReplyForm(forms.Form):
+    """A reply under a feedback item in the reviewers' discussion."""
+
+    # The length is checked in clean_comment, not by a maxlength attribute: a browser would cut
+    # a pasted text short without a word; the form says what is too long and keeps the text.
+    comment = forms.CharField(
+        label="Your reply",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": "Please write your reply."},
+        help_text=f"Plain text, up to {REPLY_MAX} characters and {settings.FEEDBACK_MAX_LINKS} "
+        "links. Other reviewers and the editors see it at once.",
+    )
+
+    def clean_comment(self):
+        comment = self.cleaned_data["comment"].strip()
+        if not comment:
+            raise forms.ValidationError("Please write your reply.", code="required")
+        if len(comment) > REPLY_MAX:
+            raise forms.ValidationError(
+                "Please keep your reply to %(max)d characters (it has %(n)d).",
+                code="max_length",
+                params={"max": REPLY_MAX, "n": len(comment)},
+            )
+        if UNREADABLE in comment:
+            raise forms.ValidationError("The text has characters that cannot be read.")
+        links = antispam.count_links(comment)
+        if links > antispam.max_links():
+            raise forms.ValidationError(
+                "Please include at most %(max)d links (this has %(n)d).",
+                code="links",
+                params={"max": antispam.max_links(), "n": links},
+            )
+        return comment

@@ -7,6 +7,7 @@ from django.core import signing
 from django.db import models
 from django.db.models import Case, F, Value, When
 from django.urls import reverse
+from django.utils.crypto import salted_hmac
 from simple_history.models import HistoricalRecords
 
 from portal.lib import access
@@ -177,6 +178,13 @@ class Feedback(models.Model):
         return self.get_status_display()
 
     @property
+    def thread_ref(self):
+        """The item's reference in the reviewers' discussion (anchors, reply links): not its
+        id, which would tell how much feedback the portal gets."""
+        value = salted_hmac("feedback.thread-ref", str(self.pk), algorithm="sha256")
+        return value.hexdigest()[:16]
+
+    @property
     def submitter(self):
         if self.user_id:
             return self.user.get_full_name() or self.user.get_username()
@@ -234,3 +242,58 @@ class ContactAddress(models.Model):
             return None
         email = data.get("e") if isinstance(data, dict) else None
         return email if isinstance(email, str) and email else None
+
+
+class ReplyQuerySet(models.QuerySet):
+    def shown(self):
+        return self.filter(hidden=False)
+
+
+class Reply(models.Model):
+    """A comment on a feedback item in the reviewers' discussion (one level: replies to the
+    item, not to replies). Not feedback: it never enters the editors' queue or its counts."""
+
+    feedback = models.ForeignKey(Feedback, on_delete=models.CASCADE, related_name="replies")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    comment = models.TextField()
+    hidden = models.BooleanField(default=False, help_text="Hidden from the discussion")
+    hidden_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ReplyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        verbose_name_plural = "replies"
+        indexes = [models.Index(fields=["feedback", "hidden", "created_at"], name="reply_thread")]
+
+    def __str__(self):
+        return f"Reply #{self.pk} to feedback #{self.feedback_id}"
+
+    @property
+    def author(self):
+        if self.user_id:
+            return self.user.get_full_name() or self.user.get_username()
+        return "A former reviewer"
+
+
+class ReplyMail(models.Model):
+    """A user's choice to be emailed when someone replies to a thread they took part in
+    (off unless a row says on)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reply_mail"
+    )
+    enabled = models.BooleanField(default=False)
+    changed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"Reply mail for {self.user} ({'on' if self.enabled else 'off'})"

@@ -26,6 +26,7 @@ from functools import partial
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
+from django.core import signing
 from django.core.mail import EmailMessage
 from django.db import models, transaction
 from django.tasks import task
@@ -34,7 +35,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from feedback import counters
-from feedback.models import ContactAddress, Feedback
+from feedback.models import ContactAddress, Feedback, Reply, ReplyMail
 from portal.lib import access
 
 log = logging.getLogger(__name__)
@@ -46,10 +47,17 @@ def _site_url(site_url=""):
 
 def editor_addresses() -> list[str]:
     """Active editors (per the access policy) with an email, plus settings.EDITORS_EMAIL."""
+    accounts, others = _editor_recipients()
+    return sorted(accounts | others)
+
+
+def _editor_recipients() -> tuple[set, set]:
+    """(addresses of editor accounts, which may read restricted feedback; other addresses
+    such as settings.EDITORS_EMAIL, which are told only that restricted feedback arrived)."""
     staff = get_user_model().objects.filter(is_active=True, is_staff=True).exclude(email="")
-    addresses = {u.email for u in staff if access.account_can_moderate(u)}
-    addresses.update(a for a in settings.EDITORS_EMAIL if a)
-    return sorted(addresses)
+    accounts = {u.email for u in staff if access.account_can_moderate(u)}
+    others = {a for a in settings.EDITORS_EMAIL if a} - accounts
+    return accounts, others
 
 
 def _count_this_hour(name, hour=None) -> int:
@@ -78,8 +86,8 @@ def notify_editors(feedback_id: int, site_url: str = "") -> int:
         .filter(pk=feedback_id)
         .first()
     )
-    recipients = editor_addresses()
-    if item is None or not recipients:
+    accounts, others = _editor_recipients()
+    if item is None or not (accounts or others):
         return 0
     if not _under_hourly_cap():
         log.warning("feedback #%s: editor email skipped (hourly cap reached)", feedback_id)
@@ -91,12 +99,24 @@ def notify_editors(feedback_id: int, site_url: str = "") -> int:
         "admin_url": base + reverse("admin:feedback_feedback_change", args=[item.pk]),
         "page_url": base + item.mitigation.get_absolute_url() if item.mitigation_id else "",
     }
-    message = EmailMessage(
-        subject=_one_line(f"[{settings.SITE_NAME}] New feedback on {where}"),
-        body=render_to_string("feedback/email/new_feedback.txt", context),
-        to=recipients,
-    )
-    return message.send()
+    if not access.feedback_is_restricted(item):
+        groups = [(accounts | others, True)]
+    else:  # the text only to accounts that may see restricted figures (the editors)
+        groups = [(accounts, True), (others, False)]
+    sent = 0
+    for recipients, show_text in groups:
+        if not recipients:
+            continue
+        restricted = " (restricted)" if not show_text else ""
+        message = EmailMessage(
+            subject=_one_line(f"[{settings.SITE_NAME}] New feedback{restricted} on {where}"),
+            body=render_to_string(
+                "feedback/email/new_feedback.txt", {**context, "show_text": show_text}
+            ),
+            to=sorted(recipients),
+        )
+        sent += message.send()
+    return sent
 
 
 @task
@@ -110,10 +130,12 @@ def notify_submitter(feedback_id: int, site_url: str = "") -> int:
     if item.email and not ContactAddress.is_confirmed(item.email):
         log.info("feedback #%s: update not sent (address not confirmed)", feedback_id)
         return 0
-    submitter = item.user if item.user_id else AnonymousUser()
+    submitter = access.as_account(item.user) if item.user_id else AnonymousUser()
     page = item.mitigation if item.mitigation_id else None
     context = {
         "item": item,
+        # Restricted feedback's reply only to an account that may see restricted figures.
+        "show_text": access.can_read_feedback_text(item, submitter),
         # The page's name only while the submitter may still see it (not if it became a draft).
         "page": page if page and access.mitigation_is_visible(page, submitter) else None,
         "track_url": _site_url(site_url) + item.get_absolute_url(),
@@ -201,3 +223,79 @@ def feedback_resolved(item, *, site_url=""):
     """Tell the submitter (if they agreed) once the resolution is committed."""
     if item.contact_consent:
         transaction.on_commit(partial(notify_submitter.enqueue, item.pk, site_url))
+
+
+# --- Replies in the reviewers' discussion ----------------------------------------------------
+
+UNSUBSCRIBE_SALT = "feedback.reply-mail-off"
+
+
+def unsubscribe_token(user) -> str:
+    return signing.dumps(user.pk, salt=UNSUBSCRIBE_SALT, compress=False)
+
+
+def unsubscribe_user_id(token: str) -> int | None:
+    """The user a signed unsubscribe link is for, or None when it is not ours."""
+    try:
+        value = signing.loads(token, salt=UNSUBSCRIBE_SALT)
+    except signing.BadSignature:
+        return None
+    return value if isinstance(value, int) else None
+
+
+def thread_participants(feedback):
+    """Accounts that took part in a feedback item's thread: its author and those who replied
+    (hidden replies included: they took part)."""
+    ids = set(Reply.objects.filter(feedback=feedback).values_list("user_id", flat=True))
+    ids.add(feedback.user_id)
+    ids.discard(None)
+    return get_user_model().objects.filter(pk__in=ids, is_active=True).exclude(email="")
+
+
+@task
+def notify_thread(reply_id: int, site_url: str = "") -> int:
+    """Email those who took part in the thread and asked for it (ReplyMail), except the
+    one who replied, once per reply; capped per hour like the editors' mail."""
+    reply = Reply.objects.select_related("feedback__mitigation", "user").filter(pk=reply_id).first()
+    if reply is None or reply.hidden or reply.feedback.mitigation_id is None:
+        return 0
+    feedback = reply.feedback
+    wanted = set(ReplyMail.objects.filter(enabled=True).values_list("user_id", flat=True))
+    recipients = [
+        u
+        for u in map(access.as_account, thread_participants(feedback))
+        if u.pk in wanted and u.pk != reply.user_id and access.can_see_reviewer_thread(u)
+    ]
+    base = _site_url(site_url)
+    page = feedback.mitigation
+    sent = 0
+    for user in recipients:
+        if _count_this_hour("reply-notify") > _cap():
+            log.warning("reply #%s: thread email skipped (hourly cap reached)", reply_id)
+            break
+        unsubscribe = base + reverse("feedback:reply_mail_off", args=[unsubscribe_token(user)])
+        context = {
+            "reply": reply,
+            "page": page if access.mitigation_is_visible(page, user) else None,
+            "show_text": access.can_read_feedback_text(feedback, user),
+            "thread_url": f"{base}{page.get_absolute_url()}#fb-item-{feedback.thread_ref}",
+            "unsubscribe_url": unsubscribe,
+        }
+        message = EmailMessage(
+            subject=_one_line(
+                f"[{settings.SITE_NAME}] A new reply in a discussion you took part in"
+            ),
+            body=render_to_string("feedback/email/reply.txt", context),
+            to=[user.email],
+            headers={
+                "List-Unsubscribe": f"<{unsubscribe}>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            },
+        )
+        sent += message.send()
+    return sent
+
+
+def reply_posted(reply, *, site_url=""):
+    """Tell the thread's participants (who asked for it) once the reply is committed."""
+    transaction.on_commit(partial(notify_thread.enqueue, reply.pk, site_url))

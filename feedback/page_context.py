@@ -1,9 +1,10 @@
 """What a mitigation page needs from the feedback app (form and reviewers' thread)."""
 
+from django.db.models import Prefetch
 from django.urls import reverse
 
-from feedback.forms import FeedbackForm, sign_page
-from feedback.models import Feedback
+from feedback.forms import FeedbackForm, ThreadReplyForm, sign_page
+from feedback.models import Feedback, Reply
 from portal.lib import access
 from portal.lib.page_cache import fresh_value
 
@@ -21,21 +22,40 @@ def page_form(request, mitigation, data=None):
 
 
 def thread(user, mitigation):
-    """Approved reviewer feedback on the page, for those the policy lets read it (one query)."""
+    """The page's reviewers' discussion for those the policy lets read it: the items with
+    their shown replies as `shown_replies` (two queries)."""
+    replies = access.visible_replies(Reply.objects.select_related("user"), user)
     return list(
         Feedback.objects.thread_for(user)
         .on_page(mitigation)
         .select_related("user", "proposed_category")
+        .prefetch_related(Prefetch("replies", queryset=replies, to_attr="shown_replies"))
         .order_by("created_at", "pk")[:THREAD_LIMIT]
     )
 
 
+def discussion_size(items) -> int:
+    return sum(1 + len(item.shown_replies) for item in items)
+
+
 def feedback_context(request, mitigation):
-    """Context for templates/feedback/includes/page_section.html (a bounded few queries)."""
+    """Context for templates/feedback/includes/page_section.html (a bounded few queries).
+
+    The thread marks the viewer's own posts ("you"): signed-in pages are rendered per viewer."""
     show_thread = access.can_see_reviewer_thread(request.user)
+    items = thread(request.user, mitigation) if show_thread else []
     return {
         "feedback_form": page_form(request, mitigation),
         "feedback_action": reverse("feedback:page", args=[mitigation.code]),
         "feedback_show_thread": show_thread,
-        "feedback_thread": thread(request.user, mitigation) if show_thread else [],
+        "feedback_thread": items,
+        "feedback_viewer_id": request.user.pk if show_thread else None,
+        "reply_form": ThreadReplyForm() if show_thread else None,
     }
+
+
+def discussion_link(request, mitigation):
+    """The "Discussion (n)" link at the top of a page, for those who see the thread."""
+    if not access.can_see_reviewer_thread(request.user):
+        return {}
+    return {"discussion_size": discussion_size(thread(request.user, mitigation))}

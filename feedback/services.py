@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from feedback import notifications, storage
-from feedback.models import Feedback
+from feedback.models import Feedback, Reply, ReplyMail
 from portal.lib import access
 
 RESOLVED = (Feedback.Resolution.ADDRESSED, Feedback.Resolution.DECLINED)
@@ -142,3 +142,33 @@ def moderate(items, by, *, status=None, resolution=None, reply=None, site_url=""
             if item.resolution != before[1] and item.resolution in RESOLVED:
                 notifications.feedback_resolved(item, site_url=site_url)
     return changed
+
+
+# --- The reviewers' discussion: replies ----------------------------------------------------
+
+
+def reply_create(*, user, feedback, comment, site_url="") -> Reply:
+    """Store a reply under a feedback item of the discussion; those who took part in the
+    thread and asked for it are emailed once it is committed.
+
+    The caller has checked that `user` may reply and may see `feedback` in the thread
+    (access.can_reply, Feedback.objects.thread_for). A reply is not feedback: it is not
+    moderated first and never enters the editors' queue."""
+    with transaction.atomic():
+        reply = Reply.objects.create(feedback=feedback, user=user, comment=comment)
+        notifications.reply_posted(reply, site_url=site_url)
+    return reply
+
+
+def reply_set_hidden(*, reply, by, hidden=True) -> bool:
+    """Hide a reply from the discussion (or show it again); whether it changed."""
+    if reply.hidden == hidden:
+        return False
+    reply.hidden, reply.hidden_by = hidden, by if hidden else None
+    reply.save(update_fields=["hidden", "hidden_by"])  # the page's thread version moves
+    return True
+
+
+def reply_mail_set(*, user, enabled: bool):
+    """Turn the email about replies in one's threads on or off."""
+    ReplyMail.objects.update_or_create(user=user, defaults={"enabled": bool(enabled)})

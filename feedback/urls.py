@@ -14,4 +14,7 @@ urlpatterns = [
     re_path(rf"^thanks/{TRACKING_ID}/$", views.thanks, name="thanks"),
     re_path(rf"^t/{TRACKING_ID}/$", views.track, name="track"),
     re_path(rf"^confirm/{CONFIRM_TOKEN}/$", views.confirm_address, name="confirm"),
+    re_path(r"^on/(?P<code>[^/]+)/reply/(?P<ref>[0-9a-f]{16})/$", views.reply, name="reply"),
+    path("replies/email/", views.reply_mail, name="reply_mail"),
+    path("replies/email/off/<str:token>/", views.reply_mail_off, name="reply_mail_off"),
 ]

@@ -7,17 +7,20 @@ version, fields), then services.submit, then a redirect to the thank-you page (P
 import logging
 import time
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
 from django.db import DEFAULT_DB_ALIAS
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from feedback import antispam, services
-from feedback.forms import FeedbackForm
+from feedback import antispam, counters, notifications, services
+from feedback.forms import FeedbackForm, ThreadReplyForm
 from feedback.models import ContactAddress, Feedback
-from feedback.page_context import page_form
+from feedback.page_context import THREAD_LIMIT, page_form
 from mitigations.models import Mitigation
 from portal.lib import access
 from portal.lib.page_cache import current_data_version, fresh_value
@@ -175,6 +178,7 @@ def thanks(request, token=None):
             "feedback/thanks.html",
             {
                 "item": item,
+                "show_text": item is not None and access.can_read_feedback_text(item, request.user),
                 "page": _page_if_visible(item, request.user) if item else None,
                 "track_url": request.build_absolute_uri(item.get_absolute_url()) if item else "",
                 "address_confirmed": bool(
@@ -200,6 +204,9 @@ def track(request, token):
             "feedback/track.html",
             {
                 "item": item,
+                # Restricted feedback: its text for accounts that may see restricted figures
+                # only; anyone else holding the link sees its status.
+                "show_text": access.can_read_feedback_text(item, request.user),
                 "page": _page_if_visible(item, request.user),
             },
         )
@@ -226,3 +233,89 @@ def confirm_address(request, token):
     return _private(
         render(request, "feedback/confirm.html", {"email": email, "confirmed": confirmed})
     )
+
+
+# --- The reviewers' discussion: replies and the reply emails ---------------------------------
+
+REPLIES_PER_MINUTE = 10
+
+
+def _thread_item(request, code, ref):
+    """A feedback item of a page's discussion the user may reply to, by its reference; 404
+    for anything else (a hidden, rejected, deleted item, a page the user may not see, a
+    reader). The reference is a hash: the page's thread (bounded) is searched for it."""
+    if not access.can_reply(request.user):
+        raise Http404("No such discussion")
+    mitigation = get_object_or_404(Mitigation.objects.visible_to(request.user), code=code)
+    items = (
+        Feedback.objects.thread_for(request.user)
+        .on_page(mitigation)
+        .select_related("user", "proposed_category")
+        .order_by("created_at", "pk")[:THREAD_LIMIT]
+    )
+    for item in items:
+        if item.thread_ref == ref:
+            item.mitigation = mitigation
+            return item
+    raise Http404("No such discussion")
+
+
+def _replying_too_fast(request) -> bool:
+    minute = int(time.time() // 60)
+    counted = counters.count(f"feedback:reply-rate:{request.user.pk}:{minute}", 70)
+    return counted is not None and counted > REPLIES_PER_MINUTE
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+def reply(request, code, ref):
+    """Reply under a feedback item (the form sits under each item of a page's discussion; on
+    an error it is shown here, with the text kept)."""
+    item = _thread_item(request, code, ref)
+    form = ThreadReplyForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST":
+        if _replying_too_fast(request):
+            return _rate_limited(request, antispam.Limited(retry_after=60, scope="replies"))
+        if form.is_valid():
+            services.reply_create(
+                user=request.user,
+                feedback=item,
+                comment=form.cleaned_data["comment"],
+                site_url=request.build_absolute_uri("/"),
+            )
+            return redirect(f"{item.mitigation.get_absolute_url()}#fb-item-{item.thread_ref}")
+    item.shown_replies = list(
+        access.visible_replies(item.replies.select_related("user"), request.user)
+    )
+    context = {
+        "item": item,
+        "mitigation": item.mitigation,
+        "form": form,
+        "feedback_viewer_id": request.user.pk,
+    }
+    return render(request, "feedback/reply.html", context)
+
+
+@csrf_exempt  # the signed link is the authority; mail clients POST it without a session
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+def reply_mail_off(request, token):
+    """One-click unsubscribe from reply emails (a signed link; RFC 8058 POST as well)."""
+    user_id = notifications.unsubscribe_user_id(token)
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    if user is None:
+        raise Http404("No such link")
+    done = request.method == "POST"
+    if done:
+        services.reply_mail_set(user=user, enabled=False)
+    return _private(render(request, "feedback/reply_mail_off.html", {"done": done}))
+
+
+@never_cache
+@login_required
+@require_http_methods(["POST"])
+def reply_mail(request):
+    """The account page's switch for reply emails."""
+    if access.can_reply(request.user):
+        services.reply_mail_set(user=request.user, enabled=request.POST.get("enabled") == "1")
+    return redirect("account")

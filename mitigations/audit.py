@@ -5,7 +5,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from mitigations.models import FigureView
-from portal.lib import access
+from portal.lib import access, stamps
 
 # Seconds within which repeated views of a page's restricted figures are recorded once.
 AUDIT_INTERVAL = 60
@@ -27,5 +27,7 @@ def record_restricted_view(user, mitigation, now=None):
         views=F("views") + 1, last_seen=timezone.now()
     )
     if not updated:
-        FigureView.objects.get_or_create(user=user, mitigation=mitigation, day=day)
+        FigureView.objects.get_or_create(
+            user=user, mitigation=mitigation, day=day, defaults={"stamp": stamps.mark(user.pk, day)}
+        )
     cache.set(recent, 1, AUDIT_INTERVAL)

@@ -22,6 +22,7 @@ from django.utils.cache import patch_cache_control, patch_vary_headers
 
 from mitigations import dataset
 from mitigations.models import Figure, Mitigation
+from portal.lib import access, stamps
 from portal.lib.spreadsheet import safe_cell
 
 
@@ -84,22 +85,42 @@ def export(request, fmt):
     with read_snapshot():
         mitigations, figures = _catalogue(request.user)
         tables = dataset.export_tables(mitigations, figures)
+        stamp = _stamp(request.user, figures)
     if fmt == "json":
-        body = json.dumps(tables, ensure_ascii=False, indent=1)
+        document = {**tables, "stamp": _stamp_field(stamp)} if stamp else tables
+        body = json.dumps(document, ensure_ascii=False, indent=1)
         response = HttpResponse(body, content_type="application/json; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="mitigations.json"'
     else:
-        response = HttpResponse(_wide_csv(tables), content_type="text/csv; charset=utf-8")
+        response = HttpResponse(_wide_csv(tables, stamp), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="mitigations.csv"'
     return private_or_public(request, response)
+
+
+def _stamp(user, figures):
+    """The viewer's stamp (portal/lib/stamps.py) when the download holds restricted figures."""
+    if not access.can_see_restricted_figures(user):
+        return None
+    if not figures.filter(access.restricted_q()).exists():
+        return None
+    return stamps.for_viewer(user, access.today())
+
+
+def _stamp_field(stamp):
+    return {
+        "notice": "Contains preliminary or embargoed figures: do not share or cite.",
+        "seen_by": stamp["text"],
+        "ref": stamp["mark"],
+    }
 
 
 FIGURE_COLUMNS = [c for c in dataset.COLUMNS["figures"] if c != "mitigation_id"]
 
 
-def _wide_csv(tables) -> str:
+def _wide_csv(tables, stamp=None) -> str:
     """Tidy CSV: one row per mitigation and visible figure (figure_* columns), or one row
-    with empty figure columns for a mitigation without visible figures.
+    with empty figure columns for a mitigation without visible figures. With restricted
+    figures a last comment row carries the viewer's stamp.
 
     For people and their spreadsheets, not for re-import: cells that a spreadsheet would
     read as a formula are neutralised (the JSON download is the exact format)."""
@@ -115,4 +136,8 @@ def _wide_csv(tables) -> str:
         figures = by_mitigation.get(row["id"]) or [dict.fromkeys(FIGURE_COLUMNS, "")]
         for figure in figures:
             writer.writerow([safe_cell(v) for v in base + [figure[c] for c in FIGURE_COLUMNS]])
+    if stamp:  # no comma or quote in it: the row stays one unquoted "# ..." cell
+        seen = stamp["text"].replace(",", "")
+        mark = f"{stamps.MARK_ATTRIBUTE}={stamp['mark']}"
+        writer.writerow([f"# Preliminary data - do not share or cite - {seen} ({mark})"])
     return out.getvalue()

@@ -6,6 +6,7 @@ from django.db.models import Exists, OuterRef, Q
 
 from mitigations.models import (
     Actor,
+    Figure,
     LifecycleStage,
     Mitigation,
     RmfFunction,
@@ -74,6 +75,17 @@ class MitigationFilter(django_filters.FilterSet):
         empty_label="Any status",
         widget=FastSelect,
     )
+    # Only for those who see restricted figures (removed in __init__ for everyone else).
+    restricted = django_filters.ChoiceFilter(
+        label="Restricted figures",
+        choices=[
+            ("1", "Has preliminary or embargoed figures"),
+            ("lifting", f"Embargo lifts within {access.LIFTING_SOON_DAYS} days"),
+        ],
+        method="filter_restricted",
+        empty_label="Any",
+        widget=FastSelect,
+    )
     sort = django_filters.ChoiceFilter(
         label="Sort by",
         choices=[(k, v[0]) for k, v in SORTS.items()],
@@ -95,6 +107,9 @@ class MitigationFilter(django_filters.FilterSet):
             if value != Mitigation.Status.DRAFT or access.can_see_drafts(user)
         ]
         self.filters["status"].extra["choices"] = statuses
+        if not access.can_filter_restricted(user):
+            # For everyone else the parameter does not exist: no effect, no form field.
+            del self.filters["restricted"]
         for name, f in self.filters.items():
             widget = f.field.widget
             if isinstance(widget, forms.Select):
@@ -125,6 +140,14 @@ class MitigationFilter(django_filters.FilterSet):
     def filter_status(self, queryset, name, value):
         return queryset.filter(status=value)
 
+    def filter_restricted(self, queryset, name, value):
+        figures = Figure.objects.filter(mitigation=OuterRef("pk"))
+        if value == "lifting":
+            figures = figures.filter(access.lifting_soon_q())
+        else:
+            figures = figures.filter(access.restricted_q())
+        return queryset.filter(Exists(figures))
+
     def filter_sort(self, queryset, name, value):
         order = SORTS.get(value, (None, None))[1]
         if not order:
@@ -144,14 +167,18 @@ class MitigationFilter(django_filters.FilterSet):
         if not self.is_bound or not self.form.is_valid():
             return []
         chips = []
-        for name in ("q", "category", "lifecycle", "actor", "rmf", "source", "status"):
+        names = ("q", "category", "lifecycle", "actor", "rmf", "source", "status", "restricted")
+        for name in names:
             value = self.form.cleaned_data.get(name)
-            if not value:
+            if not value or name not in self.filters:
                 continue
             params = self.data.copy()
             params.pop(name, None)
             params.pop("page", None)
             label = self.filters[name].label
-            shown = str(value) if name != "status" else dict(Mitigation.Status.choices)[value]
+            if name in ("status", "restricted"):
+                shown = dict(self.filters[name].extra["choices"])[value]
+            else:
+                shown = str(value)
             chips.append((label, shown, params.urlencode()))
         return chips

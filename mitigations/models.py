@@ -214,6 +214,21 @@ class MitigationQuerySet(CatalogueQuerySet):
     def search(self, text):
         return search_mitigations(self, text)
 
+    def with_restricted_figures(self, now=None):
+        """Pages with preliminary or embargoed figures (ask first whether the user may know)."""
+        figures = Figure.objects.filter(mitigation=models.OuterRef("pk"))
+        return self.filter(models.Exists(figures.filter(access.restricted_q(now))))
+
+    def embargo_lifting_soon(self, now=None):
+        """Pages with an embargo that lifts within access.LIFTING_SOON_DAYS, with the first
+        such day as `lifts_on`, soonest first."""
+        soon = access.lifting_soon_q(now, prefix="figures__")
+        return (
+            self.filter(soon)
+            .annotate(lifts_on=models.Min("figures__embargo_until", filter=soon))
+            .order_by("lifts_on", "name")
+        )
+
     def for_list(self):
         return self.select_related("category").only(
             "code",
@@ -442,6 +457,8 @@ class FigureView(models.Model):
     first_seen = models.DateTimeField(auto_now_add=True)
     last_seen = models.DateTimeField(auto_now=True)
     views = models.PositiveIntegerField(default=1)
+    # The viewer's invisible mark of that day (portal/lib/stamps.py), for tracing leaks.
+    stamp = models.CharField(max_length=32, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-day", "-last_seen"]

@@ -5,6 +5,7 @@ get renderings of their own.
 """
 
 import functools
+from urllib.parse import unquote_plus
 
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q
@@ -26,7 +27,7 @@ from mitigations.models import (
 )
 from mitigations.rendering import render_markdown
 from mitigations.speedups import ResultsPaginator
-from portal.lib import access
+from portal.lib import access, stamps
 from portal.lib.page_cache import cached_for_readers, per_data_version
 
 PAGE_SIZE = 20
@@ -131,6 +132,44 @@ def taxonomy(request):
     )
 
 
+# List parameters that exist only for those who may filter by restricted figures.
+REVIEWER_PARAMS = ("restricted",)
+
+
+def reviewer_params_only_for_reviewers(view):
+    """For everyone else, drop the reviewers' list parameters before anything reads the
+    request (the page cache's key, the filters, links built from the query string): the
+    response is byte for byte the one without them. Other parameters are kept verbatim."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if any(p in request.GET for p in REVIEWER_PARAMS) and not access.can_filter_restricted(
+            request.user
+        ):
+            query = request.GET.copy()
+            for name in REVIEWER_PARAMS:
+                query.pop(name, None)
+            request.GET = query
+            request.META["QUERY_STRING"] = "&".join(
+                piece
+                for piece in request.META.get("QUERY_STRING", "").split("&")
+                if unquote_plus(piece.split("=", 1)[0]) not in REVIEWER_PARAMS
+            )
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def with_restricted_summaries(mitigations, user):
+    """The page's mitigations as a list, each with `restricted_summary` (None unless the
+    user may see restricted figures and the page has some): the cards' marker."""
+    mitigations = list(mitigations)
+    summaries = access.restricted_summaries([m.pk for m in mitigations], user)
+    for m in mitigations:
+        m.restricted_summary = summaries.get(m.pk)
+    return mitigations
+
+
 def _paginated_list(request, queryset, template, extra):
     filterset = MitigationFilter(request.GET or None, queryset=queryset, user=request.user)
     results = (
@@ -147,7 +186,7 @@ def _paginated_list(request, queryset, template, extra):
         {
             "filter": filterset,
             "page_obj": page,
-            "mitigations": page.object_list,
+            "mitigations": with_restricted_summaries(page.object_list, request.user),
             "query_string": query.urlencode(),
             "active_filters": filterset.active_filters(),
             "filter_errors": filterset.is_bound and not filterset.is_valid(),
@@ -156,11 +195,13 @@ def _paginated_list(request, queryset, template, extra):
     )
 
 
+@reviewer_params_only_for_reviewers
 @cached_for_readers(params=LIST_PARAMS)
 def mitigation_list(request):
     return _paginated_list(request, _visible(request.user), "mitigations/list.html", {})
 
 
+@reviewer_params_only_for_reviewers
 @cached_for_readers(params=LIST_PARAMS)
 def category_detail(request, code):
     category = get_object_or_404(TaxonomyCategory, code=code)
@@ -181,6 +222,7 @@ def category_detail(request, code):
     )
 
 
+@reviewer_params_only_for_reviewers
 @cached_for_readers(params=LIST_PARAMS)
 def source_detail(request, key):
     source = get_object_or_404(SourceDocument, key=key)
@@ -283,13 +325,15 @@ def mitigation_detail(request, slug):
         )
         for m in related:
             _set_category(m, categories)
-    mitigation.visible_related = related
+    mitigation.visible_related = with_restricted_summaries(related, user)
     # The page is visible: its figures in one query, split by the policy.
     figures, hidden_count = access.split_figures(
         list(Figure.objects.filter(mitigation=mitigation).order_by("position", "key")), user
     )
     restricted = [f for f in figures if access.figure_is_restricted(f)]
-    if restricted:
+    stamp = None
+    if restricted:  # a per-viewer stamp (signed-in pages are rendered for each viewer)
+        stamp = stamps.for_viewer(user, access.today())
         audit.record_restricted_view(user, mitigation)
     context = {
         "mitigation": mitigation,
@@ -298,8 +342,10 @@ def mitigation_detail(request, slug):
         "additional_html": render_markdown(mitigation.additional_information),
         "figures": figures,
         "restricted_figures": restricted,
+        "restricted_summary": access.restricted_summary_of(figures),
+        "stamp": stamp,
         "hidden_figure_count": hidden_count,
-        "chart": figure_chart(figures),
+        "chart": figure_chart(figures, stamp=stamp),
         "facets": _facets_of(mitigation, links, tables),
         "sources": sorted(
             (tables["sources"][i] for i in links["sources"] if i in tables["sources"]),

@@ -27,7 +27,7 @@ from feedback.admin.diff import page_changes
 from feedback.admin.export import csv_response
 from feedback.admin.filters import CategoryFilter, PageFilter, SubmitterFilter
 from feedback.admin.rows import FeedbackChangeList, PageUrls, truncate_chars
-from feedback.models import Feedback
+from feedback.models import Feedback, Reply
 from mitigations.models import Mitigation
 from portal.lib import access
 from portal.lib.admin_safety import SafeChangelistMixin
@@ -91,6 +91,26 @@ class ReplyForm(forms.Form):
 # --- The admin -----------------------------------------------------------------------------
 
 
+class ReplyInline(admin.TabularInline):
+    """Replies in the reviewers' discussion, on their item's page: editors can hide them."""
+
+    model = Reply
+    extra = 0
+    can_delete = False
+    fields = ["user", "comment", "created_at", "hidden", "hidden_by"]
+    readonly_fields = ["user", "comment", "created_at", "hidden_by"]
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return access.can_moderate(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return access.can_moderate(request.user)
+
+
 class FeedbackAdmin(SafeChangelistMixin, SimpleHistoryAdmin):
     list_display = [
         "summary",
@@ -127,6 +147,7 @@ class FeedbackAdmin(SafeChangelistMixin, SimpleHistoryAdmin):
     paginator = CappedCountPaginator
     actions = ["approve", "reject", "mark_spam", "mark_addressed", "mark_declined", "export_csv"]
     change_list_template = "admin/feedback/feedback/change_list.html"
+    inlines = [ReplyInline]
     fieldsets = [
         ("Feedback", {"fields": FEEDBACK_FIELDS}),
         ("Submitted by", {"fields": SUBMITTER_FIELDS}),
@@ -347,6 +368,26 @@ class FeedbackAdmin(SafeChangelistMixin, SimpleHistoryAdmin):
             "media": self.media,
         }
         return TemplateResponse(request, "admin/feedback/feedback/reply_action.html", context)
+
+    def get_inline_instances(self, request, obj=None):
+        # Only items with replies carry the inline (and its management form).
+        if obj is None or not obj.replies.exists():
+            return []
+        return super().get_inline_instances(request, obj)
+
+    def save_formset(self, request, form, formset, change):
+        """Hiding a reply goes through the service (who hid it is recorded)."""
+        if formset.model is not Reply:
+            return super().save_formset(request, form, formset, change)
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for inline_form in formset.forms:
+            if inline_form.instance.pk and "hidden" in inline_form.changed_data:
+                reply = Reply.objects.get(pk=inline_form.instance.pk)
+                services.reply_set_hidden(
+                    reply=reply, by=request.user, hidden=inline_form.cleaned_data["hidden"]
+                )
+                formset.changed_objects.append((reply, ["hidden"]))
+        return None
 
     def save_model(self, request, obj, form, change):
         """Edits of the change form are moderation too: route them through the service."""

@@ -2,7 +2,7 @@
 
 from django import template
 
-from feedback.page_context import feedback_context
+from feedback.page_context import discussion_link, feedback_context
 from portal.lib import access
 
 register = template.Library()
@@ -22,3 +22,9 @@ def feedback_section(context, mitigation):
     the policy lets read it. Pages of the catalogue compose it here, so the catalogue app
     needs no import of the feedback app."""
     return {**context.flatten(), **feedback_context(context["request"], mitigation)}
+
+
+@register.inclusion_tag("feedback/includes/discussion_link.html", takes_context=True)
+def discussion_link_for(context, mitigation):
+    """ "Discussion (n)" near the top of a page, for those who see the reviewers' thread."""
+    return discussion_link(context["request"], mitigation)

@@ -21,7 +21,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from feedback.models import Feedback
+from feedback.models import Feedback, Reply, ReplyMail
+from mitigations.models import FigureView, Mitigation
+from mitigations.views import with_restricted_summaries
 from portal.accounts import limits, second_factor, tokens
 from portal.accounts.forms import CodeForm
 from portal.accounts.models import Invitation
@@ -30,6 +32,34 @@ from portal.lib import access
 INVITATION_SESSION_KEY = "_invitation_token"
 # The backend an accepted invitation signs in with (the one that loads users).
 SESSION_BACKEND = "django.contrib.auth.backends.ModelBackend"
+REVIEW_LIST_LIMIT = 50
+
+
+def _review_lists(user):
+    """ "Pages awaiting your review" (restricted figures the user has neither viewed nor
+    commented on) and "Embargoes lifting soon": only for those who see restricted figures."""
+    if not access.can_filter_restricted(user):
+        return {}
+    pages = Mitigation.objects.visible_to(user)
+    viewed = FigureView.objects.filter(user=user).values("mitigation")
+    commented = Feedback.objects.of_user(user).exclude(mitigation=None).values("mitigation")
+    replied = Reply.objects.filter(user=user).values("feedback__mitigation")
+    awaiting = (
+        pages.with_restricted_figures()
+        .exclude(pk__in=viewed)
+        .exclude(pk__in=commented)
+        .exclude(pk__in=replied)
+        .for_list()
+        .order_by("name")
+    )
+    lifting = pages.embargo_lifting_soon().select_related("category")
+    return {
+        "show_review_lists": True,
+        "awaiting_review": with_restricted_summaries(awaiting[:REVIEW_LIST_LIMIT], user),
+        "awaiting_total": awaiting.count(),
+        "lifting_soon": with_restricted_summaries(lifting[:REVIEW_LIST_LIMIT], user),
+        "lifting_days": access.LIFTING_SOON_DAYS,
+    }
 
 
 class TokenForm(forms.Form):
@@ -43,13 +73,15 @@ class TokenForm(forms.Form):
 
 
 def _account_page(request, *, token_form=None, new_token=None, status=200):
-    items = (
+    items = list(
         Feedback.objects.of_user(request.user)
         .select_related("mitigation")
         .order_by("-created_at")[:200]
     )
     user = request.user
     may_have_tokens = tokens.may_have_tokens(user)
+    for item in items:  # a restricted item's reply only while the user may read it
+        item.show_text = access.can_read_feedback_text(item, user)
     return render(
         request,
         "registration/account.html",
@@ -65,6 +97,9 @@ def _account_page(request, *, token_form=None, new_token=None, status=200):
             "api_tokens": request.user.api_tokens.all()[:50] if may_have_tokens else [],
             "token_form": token_form or TokenForm(),
             "new_token": new_token,
+            **_review_lists(request.user),
+            "can_reply": access.can_reply(request.user),
+            "reply_mail_on": ReplyMail.objects.filter(user=request.user, enabled=True).exists(),
         },
         status=status,
     )

@@ -11,7 +11,7 @@ Roles are Django groups with permissions (created and kept in sync by migrations
 import datetime
 
 from django.apps import apps as global_apps
-from django.db.models import Q
+from django.db.models import Count, Max, Min, Q
 from django.utils import timezone
 
 READER, REVIEWER, EDITOR = "reader", "reviewer", "editor"
@@ -134,6 +134,16 @@ def role_of(user) -> str:
     return role
 
 
+def as_account(user):
+    """The user as the policy sees its account, not a session: for mail sent to the
+    account's own address (a task's user, loaded from the database, has no session and
+    would otherwise count as role-less). Every rule then answers by the role the account
+    holds. Never pass a request's user through this."""
+    if user is not None and user.is_authenticated:
+        user.is_verified = lambda: True
+    return user
+
+
 def may_use_admin(user) -> bool:
     """The admin: staff accounts, in a session that passed the second factor."""
     return (
@@ -223,6 +233,70 @@ def split_figures(figures, user, now=None):
     return shown, len(figures) - len(shown)
 
 
+def can_filter_restricted(user) -> bool:
+    """The list's "restricted figures" filter, the cards' markers and the account page's
+    review lists: for those who see restricted figures, and for no one else (for anyone
+    else the filter's parameter does not exist)."""
+    return can_see_restricted_figures(user)
+
+
+# Embargoes that lift within this many days count as "lifting soon".
+LIFTING_SOON_DAYS = 30
+
+
+def embargoed_q(now=None, prefix="") -> Q:
+    """Figures (or, with prefix "figures__", pages with figures) under embargo at `now`."""
+    return Q(**{f"{prefix}embargo_until__gt": today(now)})
+
+
+def lifting_soon_q(now=None, prefix="") -> Q:
+    """Figures whose embargo lifts within LIFTING_SOON_DAYS."""
+    day = today(now)
+    return Q(
+        **{
+            f"{prefix}embargo_until__gt": day,
+            f"{prefix}embargo_until__lte": day + datetime.timedelta(days=LIFTING_SOON_DAYS),
+        }
+    )
+
+
+def restricted_summaries(mitigation_ids, user, now=None) -> dict:
+    """{mitigation id: summary} of the restricted figures on these pages, for those who may
+    see them ({} for everyone else). A summary: preliminary and embargoed counts, and the
+    first and last embargo dates."""
+    if not can_see_restricted_figures(user) or not mitigation_ids:
+        return {}
+    rows = (
+        global_apps.get_model("mitigations", "Figure")
+        .objects.filter(mitigation__in=mitigation_ids)
+        .filter(restricted_q(now))
+        .values("mitigation")
+        .annotate(
+            preliminary=Count("pk", filter=Q(preliminary=True)),
+            embargoed=Count("pk", filter=embargoed_q(now)),
+            first_lift=Min("embargo_until", filter=embargoed_q(now)),
+            last_lift=Max("embargo_until", filter=embargoed_q(now)),
+        )
+        .order_by()
+    )
+    return {row.pop("mitigation"): row for row in rows}
+
+
+def restricted_summary_of(figures, now=None) -> dict | None:
+    """The same summary for figures already loaded (a detail page's visible figures)."""
+    restricted = [f for f in figures if figure_is_restricted(f, now)]
+    if not restricted:
+        return None
+    day = today(now)
+    lifts = sorted(f.embargo_until for f in restricted if f.embargo_until and f.embargo_until > day)
+    return {
+        "preliminary": sum(1 for f in restricted if f.preliminary),
+        "embargoed": len(lifts),
+        "first_lift": lifts[0] if lifts else None,
+        "last_lift": lifts[-1] if lifts else None,
+    }
+
+
 def hidden_figures(queryset, user, now=None):
     """Figures withheld from the user (only ever counted, for the sign-in notice)."""
     if can_see_restricted_figures(user):
@@ -267,11 +341,47 @@ def _mitigations():
 # --- Feedback ------------------------------------------------------------------------------
 
 
+# Feedback in the reviewers' discussion: reviewers' posts show at once (they are invited and
+# accountable) and stay until an editor rejects them or marks them as spam.
+THREAD_STATUSES = ("pending", "approved")
+
+
 def visible_thread(queryset, user):
-    """Others' feedback a user may read on a page: approved reviewer feedback, reviewers only."""
+    """Feedback a user may read in a page's reviewers' discussion: reviewers' posts that no
+    editor has rejected, for reviewers and editors only."""
     if not can_see_reviewer_thread(user):
         return queryset.none()
-    return queryset.filter(status="approved", by_reviewer=True)
+    return queryset.filter(status__in=THREAD_STATUSES, by_reviewer=True)
+
+
+def in_thread(item) -> bool:
+    return item.by_reviewer and item.status in THREAD_STATUSES
+
+
+def visible_replies(queryset, user):
+    """Replies in the discussion a user may read: those no editor has hidden."""
+    if not can_see_reviewer_thread(user):
+        return queryset.none()
+    return queryset.filter(hidden=False)
+
+
+def can_reply(user) -> bool:
+    return can_see_reviewer_thread(user)
+
+
+def feedback_is_restricted(item) -> bool:
+    """Feedback written by an account that may see restricted figures, or about the figures:
+    its text may quote restricted figures, so it is restricted itself. (Replies are always
+    written by such accounts: they are always restricted.)"""
+    return bool(item.by_reviewer) or item.section == "figures"
+
+
+def can_read_feedback_text(item, user) -> bool:
+    """Whether `user` may read the text of a feedback item (its comment, proposed category,
+    the editors' reply): anyone holding its link for unrestricted feedback; for restricted
+    feedback only a signed-in account that may see restricted figures (the author included
+    only if they still may). Everyone else with the link sees its status only."""
+    return not feedback_is_restricted(item) or can_see_restricted_figures(user)
 
 
 def variant_key(user) -> str:

@@ -136,7 +136,8 @@ def test_reviewer_signs_in_from_the_notice_and_joins_the_discussion(web):
         mitigation=mitigation,
         user=get_user_model().objects.get(username="editor"),
         by_reviewer=True,
-        comment="Pending feedback is not part of the discussion.",
+        status=Feedback.Status.REJECTED,
+        comment="Rejected feedback is not part of the discussion.",
     )
 
     page = web.page()
@@ -160,9 +161,9 @@ def test_reviewer_signs_in_from_the_notice_and_joins_the_discussion(web):
         expect(table).to_contain_text(value)
     chart = page.get_by_role("img", name="Bar chart of the percentage figures")
     expect(chart).to_be_visible()
-    expect(chart.locator("rect.bar.restricted")).to_have_count(6)
+    expect(chart.locator("rect.bar-preliminary")).to_have_count(6)
 
-    # The reviewers' discussion: approved reviewer feedback and the editors' reply only.
+    # The reviewers' discussion: reviewers' feedback (not rejected) and the editors' reply.
     thread = page.locator(".feedback-thread")
     expect(thread.get_by_role("heading", name="Reviewers' discussion")).to_be_visible()
     expect(thread.get_by_role("article")).to_have_count(1)
@@ -170,7 +171,7 @@ def test_reviewer_signs_in_from_the_notice_and_joins_the_discussion(web):
     expect(thread).to_contain_text("The CBRN figure looks high")
     expect(thread).to_contain_text("Editors' reply")
     expect(thread).to_contain_text("we are re-checking the CBRN responses")
-    expect(page.get_by_text("Pending feedback is not part of the discussion.")).to_have_count(0)
+    expect(page.get_by_text("Rejected feedback is not part of the discussion.")).to_have_count(0)
     web.shot(page, "reviewer-detail")
 
     send_feedback(

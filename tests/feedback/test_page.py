@@ -59,14 +59,17 @@ def test_thread_visibility_per_role(role_client, mitigation, discussion):
     html = client.get(mitigation.get_absolute_url()).text
     assert 'id="feedback"' in html
     section = html[html.index('<section id="feedback"') :]
-    for hidden in ("PENDING-TEXT", "REJECTED-TEXT", "APPROVED-READER-TEXT", "OTHER-PAGE-TEXT"):
+    for hidden in ("REJECTED-TEXT", "APPROVED-READER-TEXT", "OTHER-PAGE-TEXT"):
         assert hidden not in html
     if SEES_THREAD[role]:
         assert "Reviewers' discussion" in section
+        # Reviewers' posts show at once, before an editor has read them.
+        assert "PENDING-TEXT" in section
         assert "APPROVED-REVIEWER-TEXT" in section and "EDITORS-PUBLIC-REPLY" in section
         assert "vera-reviewer" in section
     else:
         assert "APPROVED-REVIEWER-TEXT" not in html and "EDITORS-PUBLIC-REPLY" not in html
+        assert "PENDING-TEXT" not in html
         assert "discussion" not in section.lower() and "vera-reviewer" not in html
         assert "thread-item" not in html
 
@@ -77,7 +80,7 @@ def test_thread_for_asks_the_policy(reviewer, plain_user, mitigation, discussion
     assert list(Feedback.objects.thread_for(plain_user)) == []
     assert list(Feedback.objects.thread_for(reviewer)) == []  # no second factor: role-less
     seen = set(Feedback.objects.thread_for(as_verified(reviewer)).on_page(mitigation))
-    assert seen == {discussion["approved_reviewer"]}
+    assert seen == {discussion["approved_reviewer"], discussion["pending_reviewer"]}
 
 
 @pytest.mark.parametrize("role", ["reader", "reviewer"])
@@ -90,8 +93,8 @@ def test_feedback_context_is_cheap(request, role, mitigation, django_assert_max_
 
     http.user = as_verified(user) if user else AnonymousUser()
     access.role_of(http.user)  # permissions are loaded once per request anyway
-    # the page version and the thread (one query, whatever its length)
-    with django_assert_max_num_queries(2):
+    # the page version, the thread and its replies (two queries, whatever its length)
+    with django_assert_max_num_queries(3):
         context = feedback_context(http, mitigation)
         for item in context["feedback_thread"]:
             str(item.submitter)

@@ -21,6 +21,7 @@ from mitigations import views
 from mitigations.filters import MitigationFilter
 from mitigations.models import Mitigation
 from mitigations.speedups import FastSelect, ResultsPaginator
+from tests.conftest import as_verified
 from tests.factories import CategoryFactory, MitigationFactory, SourceFactory
 
 # --- FastSelect ------------------------------------------------------------------------
@@ -106,6 +107,7 @@ def test_fast_select_with_templates_of_its_own_renders_them():
     [{}, {"category": "1.2", "source": "key<2>", "status": "published", "sort": "-updated"}],
 )
 def test_the_list_filters_render_as_with_djangos_select(monkeypatch, editor, query):
+    as_verified(editor)  # the filters a signed-in editor gets (second factor passed)
     CategoryFactory(code="1", name="Top & <tail>")
     CategoryFactory(code="1.2", name='Second "level"')
     SourceFactory(key="key<2>", title="A <title> & more", year=2024)
@@ -119,6 +121,7 @@ def test_the_list_filters_render_as_with_djangos_select(monkeypatch, editor, que
         "rmf",
         "source",
         "status",
+        "restricted",
         "sort",
     }
     fast = [bf.as_widget() for bf in selects]
@@ -132,6 +135,7 @@ def test_the_list_filters_render_as_with_djangos_select(monkeypatch, editor, que
 def test_database_fed_selects_are_kept_per_data_version(monkeypatch, editor):
     """Their options are rendered once per data version: another value is marked in the kept
     HTML exactly as Select would mark it, and a catalogue write shows at once."""
+    as_verified(editor)
     CategoryFactory(code="1", name="Top")
     CategoryFactory(code="1.2", name="Second")
 

@@ -10,11 +10,13 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from tests.conftest import verify_session
 from tests.factories import (
     CategoryFactory,
     FigureFactory,
     MitigationFactory,
     SourceFactory,
+    UserFactory,
 )
 
 # Signed in with the password only (no second factor yet): treated as role-less.
@@ -271,3 +273,288 @@ def test_restricted_views_are_audited_when_the_cache_forgets(world, reviewer_cli
     cache.clear()  # e.g. Redis restarted: write rather than miss a view
     reviewer_client.get(url)
     assert FigureView.objects.get(user=reviewer).views == 2
+
+
+# --- Reviewers' channels: the restricted filter, the cards' markers, the account lists ------
+
+LIST_URLS = ["/mitigations/", "/mitigations/taxonomy/2.2.1/", "/mitigations/sources/matrix2024/"]
+
+
+@pytest.fixture
+def plain_page(world):
+    """A page without restricted figures, listed before the matrix page."""
+    page = MitigationFactory(code="M050", name="Aardvark public page", category=world["category"])
+    page.sources.add(SourceFactory(key="other2024"))
+    page.sources.add(world["page"].sources.get())
+    FigureFactory(mitigation=page, key="pub", preliminary=False)
+    return page
+
+
+def _without_tokens(text):
+    import re
+
+    return re.sub(r'(name="(csrfmiddlewaretoken|stamp)" value=")[^"]+"', r"\1\"", text)
+
+
+@pytest.mark.parametrize("url", LIST_URLS)
+@pytest.mark.parametrize("param", ["restricted=1", "restricted=lifting", "restricted=bogus"])
+@pytest.mark.parametrize("role", ROLES)
+def test_restricted_filter_parameter(world, plain_page, role, param, url, request):
+    client = request.getfixturevalue(f"{role}_client")
+    plain = fetch(client, url)
+    filtered = fetch(client, f"{url}?{param}")
+    marker = "1 preliminary · 1 embargoed until"
+    if role not in SEES_RESTRICTED:
+        # The parameter does not exist: same body and headers, same counts and order.
+        assert _without_tokens(filtered) == _without_tokens(plain)
+        for text in (plain, filtered):
+            assert "Aardvark public page" in text and "Matrix mitigation" in text
+            assert "Restricted figures" not in text and "restricted=" not in text
+            assert "preliminary ·" not in text and "embargoed until" not in text
+        return
+    assert 'id="filter-restricted"' in plain
+    assert marker in plain  # the card's marker
+    if param == "restricted=bogus":
+        assert "Aardvark public page" in filtered  # ignored, with a notice
+        assert "were not understood" in filtered
+        return
+    assert "Matrix mitigation" in filtered and marker in filtered
+    assert "Aardvark public page" not in filtered
+    assert "<strong>1</strong> mitigation" in filtered
+
+
+def test_lifting_soon_filter_leaves_out_far_embargoes(world, reviewer_client):
+    world["figures"]["embargoed"].embargo_until = TODAY + datetime.timedelta(days=90)
+    world["figures"]["embargoed"].save()
+    body = reviewer_client.get("/mitigations/?restricted=lifting").content.decode()
+    assert "Matrix mitigation" not in body
+    assert "<strong>0</strong> mitigations" in body
+    assert "Matrix mitigation" in reviewer_client.get("/mitigations/?restricted=1").content.decode()
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_account_review_lists(world, plain_page, role, request):
+    if role == "reader":
+        assert request.getfixturevalue("reader_client").get("/accounts/").status_code == 302
+        return
+    client = request.getfixturevalue(f"{role}_client")
+    body = fetch(client, "/accounts/")
+    if role not in SEES_RESTRICTED:
+        for text in ("awaiting your review", "Embargoes lifting soon", "Matrix mitigation"):
+            assert text not in body
+        return
+    awaiting = body[body.index("Pages awaiting your review") : body.index("Embargoes lifting")]
+    lifting = body[body.index("Embargoes lifting soon") : body.index("My feedback")]
+    assert "Matrix mitigation" in awaiting and "Aardvark" not in awaiting
+    assert "Matrix mitigation" in lifting and "Aardvark" not in lifting
+    assert "embargoed until" in lifting
+    # Once opened, the page no longer waits for this reviewer.
+    client.get(world["page"].get_absolute_url())
+    body = fetch(client, "/accounts/")
+    awaiting = body[body.index("Pages awaiting your review") : body.index("Embargoes lifting")]
+    assert "Matrix mitigation" not in awaiting and "Nothing is waiting for you" in awaiting
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_detail_notice_says_what_is_restricted_and_until_when(world, role, request):
+    client = request.getfixturevalue(f"{role}_client")
+    body = fetch(client, world["page"].get_absolute_url(), twice=True)
+    until = (TODAY + datetime.timedelta(days=20)).strftime("%-d %b %Y")
+    notice = f"1 figure is embargoed until {until}; 1 is preliminary."
+    if role in SEES_RESTRICTED:
+        assert notice in body
+        assert "Hatched bars are preliminary" not in body or "· preliminary" in body
+    else:
+        assert "embargoed until" not in body.lower() and "seen by" not in body
+        assert "data-ref=" not in body
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_restricted_figures_carry_the_viewers_stamp(world, role, request):
+    from mitigations.models import FigureView
+    from portal.lib import stamps
+
+    client = request.getfixturevalue(f"{role}_client")
+    body = fetch(client, world["page"].get_absolute_url(), twice=True)
+    if role not in SEES_RESTRICTED:
+        assert "seen by" not in body and "data-ref=" not in body
+        return
+    user = request.getfixturevalue("reviewer" if role == "reviewer" else "editor")
+    mark = stamps.mark(user.pk, TODAY)
+    assert f"seen by {user.username}, {TODAY.strftime('%-d %b %Y')}" in body
+    # On the two restricted rows (not the public ones), and nowhere near the numbers.
+    assert body.count(f'<tr data-ref="{mark}">') == 2
+    assert f">{FIGURE_VALUES['preliminary']}%<" in body
+    assert FigureView.objects.get(user=user).stamp == mark
+
+
+# --- Restricted feedback: tracking and thanks pages, mail; the thread with replies ----------
+
+FEEDBACK_KINDS = {
+    # kind -> (factory fields, restricted?)
+    "reader_text": ({"section": "definition", "by_reviewer": False}, False),
+    "reader_figures": ({"section": "figures", "by_reviewer": False}, True),
+    "by_reviewer": ({"section": "definition", "by_reviewer": True}, True),
+}
+
+
+@pytest.fixture
+def feedback_items(world, reviewer):
+    from tests.factories import FeedbackFactory
+
+    items = {}
+    for kind, (fields, _restricted) in FEEDBACK_KINDS.items():
+        items[kind] = FeedbackFactory(
+            mitigation=world["page"],
+            user=reviewer if fields["by_reviewer"] else None,
+            comment=f"Secretcomment{kind.replace('_', '')} quotes 52.3",
+            public_reply=f"Secretreply{kind.replace('_', '')}",
+            status="approved",
+            resolution="addressed",
+            **fields,
+        )
+    return items
+
+
+@pytest.mark.parametrize("channel", ["track", "thanks"])
+@pytest.mark.parametrize("kind", list(FEEDBACK_KINDS))
+@pytest.mark.parametrize("role", ROLES)
+def test_restricted_feedback_pages(feedback_items, role, kind, channel, request):
+    from django.urls import reverse
+
+    item = feedback_items[kind]
+    client = request.getfixturevalue(f"{role}_client")
+    text = fetch(client, reverse(f"feedback:{channel}", args=[item.token]))
+    restricted = FEEDBACK_KINDS[kind][1]
+    readable = not restricted or role in SEES_RESTRICTED
+    secrets = [item.comment, item.public_reply] if channel == "track" else []
+    for secret in secrets:
+        if readable:
+            assert secret in text, f"{role} should read {kind} on {channel}"
+        else:
+            assert secret not in text, f"{role} must not read {kind} on {channel}"
+    if channel == "track":
+        assert "Addressed" in text and "Approved" in text  # the status, for everyone
+    assert ("only its status is shown" in text) == (channel == "track" and not readable)
+    assert "noindex" in text and "Referrer-Policy: no-referrer" in text
+
+
+@pytest.mark.parametrize("kind", list(FEEDBACK_KINDS))
+def test_editors_mail_hides_restricted_text_from_plain_addresses(
+    feedback_items, kind, editor, settings
+):
+    from django.core import mail
+
+    from feedback import notifications
+
+    settings.EDITORS_EMAIL = ["team@example.org"]
+    item = feedback_items[kind]
+    notifications.notify_editors.call(item.pk)
+    by_address = {tuple(m.to): m for m in mail.outbox}
+    to_editor = next(m for to, m in by_address.items() if editor.email in to)
+    to_team = next(m for to, m in by_address.items() if "team@example.org" in to)
+    assert item.comment in to_editor.body
+    if FEEDBACK_KINDS[kind][1]:
+        assert item.comment not in to_team.body and "52.3" not in to_team.body
+        assert "restricted" in to_team.subject and "restricted feedback" in to_team.body
+    else:
+        assert to_team is to_editor
+
+
+@pytest.mark.parametrize("kind", list(FEEDBACK_KINDS))
+def test_submitter_mail_carries_restricted_reply_only_to_allowed_accounts(feedback_items, kind):
+    from django.core import mail
+
+    from feedback import notifications
+
+    item = feedback_items[kind]
+    Feedback = type(item)
+    Feedback.objects.filter(pk=item.pk).update(
+        contact_consent=True, email="" if item.user_id else "someone@example.org"
+    )
+    from django.utils import timezone as tz
+
+    from feedback.models import ContactAddress
+
+    ContactAddress.objects.create(email="someone@example.org", confirmed_at=tz.now())
+    notifications.notify_submitter.call(item.pk)
+    body = mail.outbox[0].body
+    readable = not FEEDBACK_KINDS[kind][1] or item.user_id  # the reviewer may read it
+    assert (item.public_reply in body) == bool(readable)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_thread_with_replies(feedback_items, role, request, reviewer):
+    from feedback.models import Reply
+
+    Reply.objects.create(feedback=feedback_items["by_reviewer"], user=reviewer, comment="Secretr1")
+    Reply.objects.create(
+        feedback=feedback_items["by_reviewer"], user=reviewer, comment="Secrethidden", hidden=True
+    )
+    client = request.getfixturevalue(f"{role}_client")
+    text = fetch(client, feedback_items["by_reviewer"].mitigation.get_absolute_url(), twice=True)
+    assert "Secrethidden" not in text
+    assert "Secretcommentreadertext" not in text  # readers' feedback never joins the thread
+    if role in SEES_RESTRICTED:
+        assert "Secretr1" in text and "Discussion (2)" in text
+        assert "Secretcommentbyreviewer" in text
+    else:
+        for secret in ("Secretr1", "Discussion (", "Secretcommentbyreviewer", "fb-item-"):
+            assert secret not in text
+
+
+@pytest.mark.parametrize("channel", ["export_csv", "export_json"])
+@pytest.mark.parametrize("role", ROLES)
+def test_downloads_with_restricted_figures_carry_the_viewers_stamp(world, role, channel, request):
+    client = request.getfixturevalue(f"{role}_client")
+    text = fetch(client, CHANNEL_URLS[channel](world))
+    if role in SEES_RESTRICTED:
+        user = request.getfixturevalue("reviewer" if role == "reviewer" else "editor")
+        assert f"seen by {user.username}" in text and "data-ref=" not in text.split("seen by")[0]
+    else:
+        assert "seen by" not in text and "data-ref" not in text and '"stamp"' not in text
+
+
+@pytest.mark.parametrize("role", ["plain", "reviewer", "editor"])
+def test_reply_notifications_reach_only_thread_readers(
+    feedback_items, role, request, django_capture_on_commit_callbacks
+):
+    """A participant of a thread who asked for reply mail gets the reply's text only while
+    they may read the discussion (a role-less account, e.g. a former reviewer, gets none);
+    readers cannot take part at all."""
+    from django.core import mail
+
+    from feedback import services
+    from feedback.models import Reply
+
+    item = feedback_items["by_reviewer"]
+    participant = request.getfixturevalue({"plain": "plain_user"}.get(role, role))
+    Reply.objects.create(feedback=item, user=participant, comment="I took part")
+    services.reply_mail_set(user=participant, enabled=True)
+    replier = UserFactory(username="other-reviewer", role="reviewer")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.reply_create(user=replier, feedback=item, comment="Secretreplytext 52.3")
+    to_participant = [m for m in mail.outbox if participant.email in m.to]
+    if role == "plain":
+        assert to_participant == []
+        assert all("Secretreplytext" not in m.body for m in mail.outbox)
+    else:
+        assert len(to_participant) == 1
+        assert "Secretreplytext 52.3" in to_participant[0].body
+        assert "List-Unsubscribe" in to_participant[0].extra_headers
+
+
+def test_a_page_replied_on_no_longer_awaits_review(world, feedback_items, reviewer_client):
+    from feedback.models import Reply
+
+    other = UserFactory(username="other-rev", role="reviewer")
+    from django.test import Client
+
+    client = Client()
+    client.force_login(other)
+    verify_session(client, other)
+    body = client.get("/accounts/").content.decode()
+    assert "Matrix mitigation" in body[: body.index("Embargoes lifting")]
+    Reply.objects.create(feedback=feedback_items["by_reviewer"], user=other, comment="Seen")
+    body = client.get("/accounts/").content.decode()
+    assert "Matrix mitigation" not in body[: body.index("Embargoes lifting")]

@@ -175,7 +175,10 @@ def test_reviewers_thread_is_fresh_after_moderation(page):
     client = _client(vera)
     url = page.get_absolute_url()
     item = FeedbackFactory(mitigation=page, user=vera, by_reviewer=True, comment="THREAD-ITEM-TEXT")
-    assert "THREAD-ITEM-TEXT" not in client.get(url).content.decode()  # pending
+    # A reviewer's post shows at once, pending or not; rejecting it removes it.
+    assert "THREAD-ITEM-TEXT" in client.get(url).content.decode()
+    moderate([item], editor, status="rejected")
+    assert "THREAD-ITEM-TEXT" not in client.get(url).content.decode()
     moderate([item], editor, status="approved")
     assert "THREAD-ITEM-TEXT" in client.get(url).content.decode()
     item.refresh_from_db()
@@ -255,3 +258,19 @@ def test_reviewers_thread_is_fresh_after_a_delete_and_a_move(page):
     moved.save()
     assert "MOVED-TEXT" not in client.get(url).content.decode()
     assert "MOVED-TEXT" in client.get(other_url).content.decode()
+
+
+def test_restricted_figures_carry_each_viewers_own_stamp(page):
+    """Per-viewer stamps on restricted figures: no reviewer gets another's rendering."""
+    anna = UserFactory(username="anna-reviewer", role="reviewer")
+    ben = UserFactory(username="ben-reviewer", role="reviewer")
+    url = page.get_absolute_url()
+    first = _client(anna).get(url).content.decode()
+    second = _client(ben).get(url).content.decode()
+    assert "seen by anna-reviewer" in first and "ben-reviewer" not in first
+    assert "seen by ben-reviewer" in second and "anna-reviewer" not in second
+    marks = (
+        re.findall(r'data-ref="([0-9a-f]+)"', first),
+        re.findall(r'data-ref="([0-9a-f]+)"', second),
+    )
+    assert marks[0] and marks[1] and set(marks[0]).isdisjoint(marks[1])
