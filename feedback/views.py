@@ -19,6 +19,7 @@ from feedback.forms import FeedbackForm
 from feedback.models import ContactAddress, Feedback
 from feedback.page_context import page_form
 from mitigations.models import Mitigation
+from mitigations.search import clean_query
 from portal.lib import access
 from portal.lib.page_cache import current_data_version, fresh_value
 
@@ -95,9 +96,12 @@ def general(request):
 
     if request.method == "POST":
         return _receive(request, mitigation=None, render_form=render_form)
-    form = FeedbackForm(
-        user=request.user, initial={"stamp": fresh_value(request, "feedback_stamp")}
-    )
+    initial = {"stamp": fresh_value(request, "feedback_stamp")}
+    missing = clean_query(request.GET.get("missing", ""))
+    if missing:  # "Tell us what is missing" from a search that found nothing
+        initial["kind"] = Feedback.Kind.SUGGESTION
+        initial["comment"] = f"I searched for “{missing}” and found nothing. I was looking for "
+    form = FeedbackForm(user=request.user, initial=initial)
     return render_form(form)
 
 

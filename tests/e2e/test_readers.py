@@ -1,5 +1,6 @@
 """Readers' journeys: feedback from a section, helpful votes, forgiving search, the review."""
 
+import csv
 import re
 
 import pytest
@@ -53,4 +54,66 @@ def test_section_link_works_without_javascript(web):
     # The header's "Feedback" stays on the page and goes to its form.
     header = page.get_by_role("banner")
     expect(header.get_by_role("link", name="Feedback")).to_have_attribute("href", "#feedback")
+    web.assert_clean()
+
+
+def search_from_header(page, text):
+    header = page.get_by_role("banner")
+    header.get_by_role("searchbox", name="Search mitigations").fill(text)
+    header.get_by_role("button", name="Search").click()
+
+
+def test_an_id_search_goes_to_the_page(web):
+    page = web.page()
+    page.goto("/")
+    search_from_header(page, "a1421")
+    expect(page).to_have_url(re.compile(re.escape(detail_path("A1421")) + "$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Third party pre-deployment model audits"
+    )
+    web.assert_clean()
+
+
+def test_a_typo_gets_a_suggestion_that_finds_results(web):
+    page = web.page()
+    page.goto("/")
+    search_from_header(page, "incidnet")
+    expect(page).to_have_title(re.compile("Results for ‘incidnet’"))
+    expect(page.get_by_text("No mitigations match")).to_be_visible()
+    web.axe(page, "reader-search-empty")
+    web.fits_phone(page, "reader-search-empty")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.get_by_role("link", name="incident", exact=True).click()
+    expect(page).to_have_url(re.compile(r"\?q=incident$"))
+    cards = page.locator(".mitigation-card")
+    expect(cards.first).to_be_visible()
+    expect(page.locator(".snippet mark").first).to_have_text(re.compile("incident", re.IGNORECASE))
+    web.axe(page, "reader-search-results")
+    web.fits_phone(page, "reader-search-results")
+    web.assert_clean()
+
+
+def test_csv_download_of_a_filtered_search(web):
+    page = web.page()
+    page.goto("/mitigations/")
+    filters = page.get_by_role("form", name="Filter mitigations")
+    filters.get_by_label("Search").fill("audit")
+    filters.get_by_label("Page status").select_option(label="Published")
+    filters.get_by_role("button", name="Apply").click()
+    # Only the filters that are set are in the URL.
+    expect(page).to_have_url(re.compile(r"/mitigations/\?q=audit&status=published(&sort=\w+)?$"))
+    shown = {
+        href.rsplit("-", 1)[-1].strip("/").upper()
+        for href in page.locator(".mitigation-card h2 a").evaluate_all(
+            "els => els.map(e => e.getAttribute('href'))"
+        )
+    }
+    assert shown
+    with page.expect_download() as info:
+        page.get_by_role("link", name="CSV", exact=True).click()
+    with open(info.value.path(), encoding="utf-8", newline="") as f:
+        ids = {row["id"] for row in csv.DictReader(f)}
+    assert ids == shown
+    for code in ids:
+        assert Mitigation.objects.get(code=code).status == "published"
     web.assert_clean()

@@ -52,6 +52,8 @@ PAGE_CHANNELS = [
     "sitemap",
     "related",
     "home",
+    "snippet",
+    "export_search",
 ]
 
 
@@ -101,6 +103,9 @@ CHANNEL_URLS = {
     "sitemap": lambda w: "/sitemap.xml",
     "related": lambda w: w["page"].get_absolute_url(),
     "home": lambda w: "/",
+    # Results with snippets: "draft" is in the draft's definition only.
+    "snippet": lambda w: "/mitigations/?q=draft",
+    "export_search": lambda w: "/mitigations/export.csv?q=draft",
 }
 
 
@@ -141,7 +146,7 @@ def test_draft_page(world, role, channel, request):
     draft = world["draft"]
     # The search echoes its query, so it is judged by the draft's name and slug.
     secrets = [draft.name, draft.slug]
-    if channel in ("export_csv", "export_json"):
+    if channel in ("export_csv", "export_json", "export_search"):
         secrets = [draft.name, "Quokkaterm"]  # exports carry ids, names and definitions
     if channel == "sitemap":
         # Crawlers are anonymous: the sitemap never lists a draft, not even for editors.
@@ -270,3 +275,27 @@ def test_restricted_views_are_audited_when_the_cache_forgets(world, reviewer_cli
     cache.clear()  # e.g. Redis restarted: write rather than miss a view
     reviewer_client.get(url)
     assert FigureView.objects.get(user=reviewer).views == 2
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_search_suggestions_come_only_from_what_the_role_sees(world, role, request):
+    client = request.getfixturevalue(f"{role}_client")
+    text = fetch(client, "/mitigations/?q=Quokkatrm")  # a typo of a word only in the draft
+    if role in SEES_DRAFTS:
+        assert ">quokkaterm</a>" in text
+    else:
+        assert "quokkaterm" not in text.lower() and "Did you mean" not in text
+
+
+@pytest.mark.parametrize("kind", list(FIGURE_KINDS))
+@pytest.mark.parametrize("role", ROLES)
+def test_figure_text_is_never_searched_or_snippeted(world, role, kind, request):
+    client = request.getfixturevalue(f"{role}_client")
+    figure = world["figures"][kind]
+    for word in (figure.label, figure.note):
+        text = fetch(client, f"/mitigations/?q={word}")
+        assert "No mitigations match" in text and "Matrix mitigation" not in text
+    text = fetch(client, "/mitigations/?q=matrix")
+    snippet = text[text.index('class="snippet') :]
+    for secret in secrets_of(figure):
+        assert secret not in snippet
