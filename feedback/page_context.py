@@ -3,6 +3,7 @@
 from django.urls import reverse
 
 from feedback.forms import FeedbackForm, sign_page
+from feedback.helpful import page_token
 from feedback.models import Feedback
 from portal.lib import access
 from portal.lib.page_cache import fresh_value
@@ -46,10 +47,14 @@ def feedback_context(request, mitigation):
     """Context for templates/feedback/includes/page_section.html (a bounded few queries)."""
     show_thread = access.can_see_reviewer_thread(request.user)
     form = page_form(request, mitigation)
+    answered = request.GET.get("helpful")
     return {
         "feedback_form": form,
         "feedback_parts": form.section_choices(),
         "feedback_action": reverse("feedback:page", args=[mitigation.code]),
+        "helpful_action": reverse("feedback:helpful", args=[mitigation.code]),
+        "helpful_token": page_token(mitigation),
+        "helpful_answered": answered if answered in ("yes", "no") else "",
         "feedback_show_thread": show_thread,
         "feedback_thread": thread(request.user, mitigation) if show_thread else [],
     }

@@ -8,13 +8,13 @@ import logging
 import time
 
 from django.db import DEFAULT_DB_ALIAS
-from django.http import Http404
+from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from feedback import antispam, services
+from feedback import antispam, helpful, services
 from feedback.forms import FeedbackForm
 from feedback.models import ContactAddress, Feedback
 from feedback.page_context import page_form
@@ -159,6 +159,28 @@ def page(request, code):
         "feedback/page_form.html",
         {"mitigation": mitigation, "form": page_form(request, mitigation)},
     )
+
+
+@never_cache
+@require_http_methods(["POST"])
+def helpful_answer(request, code):
+    """One click on "Was this page helpful?": counted (once a visitor a day), then back to
+    the page; "No" goes on to the page's feedback form."""
+    mitigation = get_object_or_404(
+        Mitigation.objects.visible_to(request.user).only("pk", "slug"), code=code
+    )
+    limited = antispam.rate_limit(request, counter="helpful")
+    if limited is not None:
+        return _rate_limited(request, limited)
+    answer = request.POST.get("answer")
+    if answer not in helpful.ANSWERS or not helpful.token_is_for(
+        request.POST.get("token"), mitigation
+    ):
+        return HttpResponseBadRequest("This answer could not be read. Reload the page.")
+    helpful.record_answer(request, mitigation, answer)
+    if answer == "no":
+        return redirect(f"{mitigation.get_absolute_url()}?helpful=no#feedback")
+    return redirect(f"{mitigation.get_absolute_url()}?helpful=yes#helpful")
 
 
 def _page_if_visible(item, user):

@@ -6,7 +6,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from feedback.models import Feedback
+from feedback.models import Feedback, PageHelpfulness
 from mitigations.models import Mitigation
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -116,4 +116,20 @@ def test_csv_download_of_a_filtered_search(web):
     assert ids == shown
     for code in ids:
         assert Mitigation.objects.get(code=code).status == "published"
+    web.assert_clean()
+
+
+def test_helpful_no_opens_the_form(web):
+    page = web.page()
+    page.goto(detail_path())
+    box = page.locator("#helpful")
+    expect(box.get_by_role("heading", name="Was this page helpful?")).to_be_visible()
+    box.get_by_role("button", name="No").click()
+    expect(page).to_have_url(re.compile(r"\?helpful=no#feedback$"))
+    expect(page.get_by_text("What was missing or wrong?")).to_be_visible()
+    expect(page.locator("#feedback form.feedback-form")).to_be_visible()
+    web.axe(page, "reader-helpful-no")
+    web.fits_phone(page, "reader-helpful-no")
+    counts = PageHelpfulness.objects.get(mitigation__code=PAGE_CODE)
+    assert (counts.yes, counts.no) == (0, 1)
     web.assert_clean()

@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from feedback.models import PageHelpfulness
 from tests.factories import (
     CategoryFactory,
     FigureFactory,
@@ -299,3 +300,17 @@ def test_figure_text_is_never_searched_or_snippeted(world, role, kind, request):
     snippet = text[text.index('class="snippet') :]
     for secret in secrets_of(figure):
         assert secret not in snippet
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_helpful_counts_only_in_the_editors_admin(world, role, request):
+    PageHelpfulness.objects.create(mitigation=world["page"], yes=4242, no=1717)
+    client = request.getfixturevalue(f"{role}_client")
+    for url in (world["page"].get_absolute_url(), "/mitigations/", "/mitigations/export.json"):
+        text = fetch(client, url)
+        assert "4242" not in text and "1717" not in text
+    response = client.get("/admin/feedback/pagehelpfulness/")
+    if role == "editor":
+        assert "4242" in response.content.decode()
+    else:
+        assert response.status_code == 302

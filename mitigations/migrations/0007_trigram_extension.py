@@ -6,6 +6,6 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-    dependencies = [("mitigations", "0004_search_vector_inline")]
+    dependencies = [("mitigations", "0006_public_updated_at")]
 
     operations = [TrigramExtension()]
