@@ -227,6 +227,10 @@ def track(request, token):
             {
                 "item": item,
                 "page": _page_if_visible(item, request.user),
+                "track_url": request.build_absolute_uri(item.get_absolute_url()),
+                # Received -> Read by an editor -> Addressed / Declined
+                "read": item.status != Feedback.Status.PENDING,
+                "done": item.resolution != Feedback.Resolution.OPEN,
             },
         )
     )

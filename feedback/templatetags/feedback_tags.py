@@ -1,7 +1,10 @@
 """Template helpers for feedback on the site (they ask portal/lib/access.py, never decide)."""
 
 from django import template
+from django.urls import reverse
 
+from feedback import changelog
+from feedback.changelog_views import cite
 from feedback.page_context import feedback_context
 from portal.lib import access
 
@@ -36,3 +39,19 @@ def comment_link(context, part, kind="", label="Comment on this section"):
     if kind:
         query = f"{query}&kind={kind}" if query else f"kind={kind}"
     return {"show": True, "part": part, "kind": kind, "label": label, "query": query}
+
+
+HISTORY_SHOWN = 3
+
+
+@register.inclusion_tag("feedback/includes/page_review.html", takes_context=True)
+def page_review(context, mitigation):
+    """A page's latest changes and "Cite this page" (its newest public version)."""
+    request = context["request"]
+    changes = changelog.page_changes(mitigation)
+    latest = changes[-1] if changes else None
+    return {
+        "changes": list(reversed(changes[-HISTORY_SHOWN:])),
+        "changes_url": reverse("changelog:changes", args=[mitigation.slug]),
+        "citation": cite(request, mitigation, latest) if latest else None,
+    }

@@ -11,7 +11,7 @@ from mitigations.models import Mitigation
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-PAGE_CODE = "A1426"
+PAGE_CODE = "A1429"
 PAGE_NAME = "Unlearning"
 
 
@@ -69,7 +69,7 @@ def test_an_id_search_goes_to_the_page(web):
     search_from_header(page, "a1421")
     expect(page).to_have_url(re.compile(re.escape(detail_path("A1421")) + "$"))
     expect(page.get_by_role("heading", level=1)).to_have_text(
-        "Third party pre-deployment model audits"
+        Mitigation.objects.get(code="A1421").name
     )
     web.assert_clean()
 
@@ -132,4 +132,39 @@ def test_helpful_no_opens_the_form(web):
     web.fits_phone(page, "reader-helpful-no")
     counts = PageHelpfulness.objects.get(mitigation__code=PAGE_CODE)
     assert (counts.yes, counts.no) == (0, 1)
+    web.assert_clean()
+
+
+def test_new_pages_are_accessible_and_fit_a_phone(web):
+    mitigation = Mitigation.objects.get(code=PAGE_CODE)
+    mitigation.definition += " Applied after training."
+    mitigation.save()
+    item = Feedback.objects.create(
+        mitigation=mitigation,
+        section="definition",
+        kind="error",
+        comment="A note.",
+        submission_id="e2e-readers-1",
+        status="approved",
+        resolution="addressed",
+    )
+    page = web.page()
+    for name, path in [
+        ("about", "/about/"),
+        ("recent-changes", "/mitigations/changes/"),
+        ("page-history", f"/mitigations/{mitigation.slug}/changes/"),
+        ("version-1", f"/mitigations/{mitigation.slug}/v/1/"),
+        ("tracking-addressed", item.get_absolute_url()),
+    ]:
+        page.set_viewport_size({"width": 1280, "height": 900})
+        response = page.goto(path)
+        assert response.status == 200, (path, response.status)
+        web.axe(page, f"reader-{name}")
+        web.fits_phone(page, f"reader-{name}")
+        web.axe(page, f"reader-{name}-375")
+    # The citation on the page opens and shows the versioned URL.
+    page.goto(detail_path())
+    page.get_by_text("Cite this page").click()
+    expect(page.locator(".citation-text")).to_contain_text(f"/mitigations/{mitigation.slug}/v/")
+    web.axe(page, "reader-detail-citation")
     web.assert_clean()

@@ -13,6 +13,7 @@ from django.utils import timezone
 from feedback.models import PageHelpfulness
 from tests.factories import (
     CategoryFactory,
+    FeedbackFactory,
     FigureFactory,
     MitigationFactory,
     SourceFactory,
@@ -314,3 +315,74 @@ def test_helpful_counts_only_in_the_editors_admin(world, role, request):
         assert "4242" in response.content.decode()
     else:
         assert response.status_code == 302
+
+
+REVIEW_CHANNELS = {
+    "changes": lambda w: f"/mitigations/{w['page'].slug}/changes/",
+    "recent_changes": lambda w: "/mitigations/changes/",
+    "recent_feed": lambda w: "/mitigations/changes.atom",
+    "version": lambda w: f"/mitigations/{w['page'].slug}/v/2/",
+    "citation": lambda w: w["page"].get_absolute_url(),
+}
+
+
+@pytest.fixture
+def reviewed_world(world):
+    """The page edited twice, once while its figures changed; the draft edited too; feedback
+    of every kind addressed."""
+    page, draft = world["page"], world["draft"]
+    for figure in world["figures"].values():
+        figure.value += 1
+        figure.save()
+    page.definition = "Assess the matrix risks, reworded."
+    page.save()
+    draft.definition = "Quokkaterm reworded in the draft."
+    draft.save()
+    FeedbackFactory(
+        mitigation=page,
+        section="definition",
+        kind="error",
+        comment="Feedbacksecret text.",
+        resolution="addressed",
+        status="approved",
+        by_reviewer=True,
+    )
+    return world
+
+
+@pytest.mark.parametrize("channel", list(REVIEW_CHANNELS))
+@pytest.mark.parametrize("role", ROLES)
+def test_review_channels_never_show_figures_drafts_or_feedback(
+    reviewed_world, role, channel, request
+):
+    client = request.getfixturevalue(f"{role}_client")
+    text = fetch(client, REVIEW_CHANNELS[channel](reviewed_world))
+    if channel == "citation":  # the page's history and citation part (the rest is judged above)
+        start = text.index('class="mt-4 page-review"')
+        text = text[start : text.index("</section>", start)]
+        assert "/v/2/" in text and "Cite this page" in text
+    for figure in reviewed_world["figures"].values():
+        for secret in (figure.label, figure.note):
+            assert secret not in text, f"{role} saw {secret!r} on {channel}"
+    draft = reviewed_world["draft"]
+    for secret in (draft.name, draft.slug, "Quokkaterm"):
+        assert secret not in text, f"{role} saw the draft ({secret!r}) on {channel}"
+    assert "Feedbacksecret" not in text
+    # The only addressed feedback is a reviewer's: the reviewers' discussion is not mentioned.
+    assert "after reader feedback" not in text
+    if channel in ("changes", "recent_changes", "recent_feed", "citation"):
+        assert "Definition reworded" in text
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_a_drafts_history_and_versions_are_404_except_for_editors(reviewed_world, role, request):
+    client = request.getfixturevalue(f"{role}_client")
+    draft = reviewed_world["draft"]
+    changes = client.get(f"/mitigations/{draft.slug}/changes/")
+    version = client.get(f"/mitigations/{draft.slug}/v/1/")
+    if role in SEES_DRAFTS:
+        assert changes.status_code == 200
+        assert version.status_code == 404  # a draft has no public version
+    else:
+        assert changes.status_code == version.status_code == 404
+    assert "Zebradraft" not in changes.content.decode() or role in SEES_DRAFTS
