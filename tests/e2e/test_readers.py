@@ -168,3 +168,47 @@ def test_new_pages_are_accessible_and_fit_a_phone(web):
     expect(page.locator(".citation-text")).to_contain_text(f"/mitigations/{mitigation.slug}/v/")
     web.axe(page, "reader-detail-citation")
     web.assert_clean()
+
+
+def test_phone_layout_dark_mode_and_print(web):
+    phone = web.page(width=375, height=800)
+    phone.goto("/mitigations/?status=polishing")
+    summary = phone.locator("summary.filter-summary")
+    expect(summary).to_have_text("Filters (1)")
+    expect(phone.get_by_role("form", name="Filter mitigations")).to_be_hidden()
+    first_card = phone.locator(".mitigation-card").first.bounding_box()
+    assert first_card["y"] < 800, "the first result is on the first screen"
+    summary.click()
+    expect(phone.get_by_role("form", name="Filter mitigations")).to_be_visible()
+    web.axe(phone, "reader-list-phone-filters")
+
+    phone.goto("/")
+    recent = phone.get_by_role("heading", name="Recently updated").bounding_box()
+    tree = phone.get_by_role("heading", name="Browse by taxonomy").bounding_box()
+    assert recent["y"] < tree["y"]
+    web.fits_phone(phone, "reader-home-phone")
+
+    wide = web.page()
+    wide.goto("/mitigations/")
+    expect(wide.get_by_role("form", name="Filter mitigations")).to_be_visible()
+    wide.goto("/")
+    recent = wide.get_by_role("heading", name="Recently updated").bounding_box()
+    tree = wide.get_by_role("heading", name="Browse by taxonomy").bounding_box()
+    assert tree["x"] < recent["x"]  # side by side, the tree first
+
+    dark = web.page(color_scheme="dark")
+    for path in ("/", detail_path(), "/mitigations/?q=audit", "/about/"):
+        dark.goto(path)
+        expect(dark.locator("html")).to_have_attribute("data-bs-theme", "dark")
+        web.axe(dark, f"reader-dark-{path.strip('/').replace('/', '-') or 'home'}")
+
+    printed = web.page()
+    printed.goto(detail_path())
+    printed.emulate_media(media="print")
+    expect(printed.locator(".print-only")).to_be_visible()
+    expect(printed.locator(".print-only")).to_contain_text("/mitigations/")
+    expect(printed.locator(".print-only")).to_contain_text("printed on")
+    printed.evaluate("window.dispatchEvent(new Event('beforeprint'))")
+    abstract = printed.locator("section[aria-labelledby='sec-sources'] details").first
+    expect(abstract).to_have_attribute("open", "")
+    web.assert_clean()
