@@ -131,3 +131,27 @@ def test_feedback_of_any_status_never_leaks_text(reader_client, page):
     Feedback.objects.update(comment="Leakytext")
     html = reader_client.get(reverse("changelog:changes", args=[page.slug])).text
     assert "Leakytext" not in html
+
+
+@pytest.mark.parametrize("edits", [2, 30])
+@pytest.mark.parametrize("role", ["reader", "reviewer", "editor"])
+def test_query_counts_do_not_grow_with_history(
+    request, role, edits, page, django_assert_max_num_queries
+):
+    for i in range(edits):
+        page.definition = f"Edit {i}."
+        page.save()
+        MitigationFactory(definition=f"Other page {i}.")
+    client = request.getfixturevalue(f"{role}_client")
+    for url in (
+        page.get_absolute_url(),
+        reverse("changelog:changes", args=[page.slug]),
+        reverse("changelog:version", args=[page.slug, 2]),
+        reverse("changelog:recent"),
+        reverse("changelog:feed"),
+        reverse("about"),
+        "/mitigations/?q=edit",
+        "/mitigations/?q=edti",
+    ):
+        with django_assert_max_num_queries(25, info=url):
+            assert client.get(url).status_code == 200
