@@ -4,8 +4,9 @@ Built from the page's simple_history records. Only *public* records count: a rec
 status was draft is left out for everyone, so draft edits never show, and a page's version
 numbers (1, 2, 3 … per page, nothing global) are the positions of its public records:
 stable, because records are only ever appended. Only page text and classification are
-described (the Mitigation's own fields): figures are not part of the history at all (their
-restrictions would otherwise have to be replayed), and neither is any feedback's text.
+described (the Mitigation's own fields): figure changes are not described, and neither is
+any feedback's text. An old version shows its figures as they were then, but only those
+that were public then *and* are public now (`version_figures`), for every viewer.
 That a change answered reader feedback is said by section and kind only, and only for
 feedback from readers (a reviewer's feedback belongs to the reviewers' discussion).
 """
@@ -17,7 +18,8 @@ from django.db.models.functions import Lag, RowNumber
 from django.urls import reverse
 
 from feedback.models import Feedback
-from mitigations.models import Mitigation, TaxonomyCategory
+from mitigations.models import Figure, Mitigation, TaxonomyCategory
+from portal.lib import access
 
 # field -> how a change to it is described
 DESCRIBED = {
@@ -227,3 +229,45 @@ def recent_changes(visible, limit=RECENT_LIMIT) -> list[Change]:
     for change in changes:
         change.slug = current.get(change.mitigation_id, change.slug)
     return changes
+
+
+def version_figures(mitigation, change):
+    """The page's figures as they were at version `change`: only those public then and now."""
+    public_now = set(
+        Figure.objects.filter(mitigation=mitigation)
+        .exclude(access.restricted_q())
+        .values_list("pk", flat=True)
+    )
+    records = (
+        Figure.history.model.objects.filter(
+            mitigation_id=mitigation.pk, history_date__lte=change.date, id__in=public_now
+        )
+        .order_by("id", "-history_date", "-history_id")
+        .only(*FIGURE_FIELDS)
+    )
+    then = {}
+    for record in records:
+        then.setdefault(record.id, record)  # the newest record of each figure at that time
+    shown = [
+        r
+        for r in then.values()
+        if r.history_type != "-" and not access.figure_is_restricted(r, now=change.date)
+    ]
+    return sorted(shown, key=lambda r: (r.position, r.key))
+
+
+FIGURE_FIELDS = [
+    "history_id",
+    "history_date",
+    "history_type",
+    "id",
+    "key",
+    "label",
+    "value",
+    "unit",
+    "risk_area",
+    "sample_size",
+    "preliminary",
+    "embargo_until",
+    "position",
+]

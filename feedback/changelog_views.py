@@ -65,6 +65,7 @@ def version(request, slug, number):
             "category": category,
             "additional_html": render_markdown(record.additional_information),
             "is_latest": latest is not None and latest.number == change.number,
+            "figures": changelog.version_figures(mitigation, change),
             "citation": cite(request, mitigation, change, title=record.name, status=record.status),
         },
     )

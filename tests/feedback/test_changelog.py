@@ -9,7 +9,7 @@ from django.urls import reverse
 from feedback import changelog
 from feedback.models import Feedback
 from mitigations.models import Mitigation
-from tests.factories import FeedbackFactory, FigureFactory, MitigationFactory
+from tests.factories import FeedbackFactory, FigureFactory, MitigationFactory, future
 
 pytestmark = pytest.mark.django_db
 
@@ -155,3 +155,23 @@ def test_query_counts_do_not_grow_with_history(
     ):
         with django_assert_max_num_queries(25, info=url):
             assert client.get(url).status_code == 200
+
+
+def test_old_versions_show_only_figures_public_then_and_now(reviewer_client, page):
+    public = FigureFactory(mitigation=page, label="Publicfig", preliminary=False)
+    later_restricted = FigureFactory(mitigation=page, label="Laterfig", preliminary=False)
+    prelim_then = FigureFactory(mitigation=page, label="Prelimthen", preliminary=True)
+    embargoed = FigureFactory(
+        mitigation=page, label="Embargofig", preliminary=False, embargo_until=future()
+    )
+    page.reasoning = "Version three."
+    page.save()
+    later_restricted.preliminary = True
+    later_restricted.save()
+    prelim_then.preliminary = False
+    prelim_then.save()
+    html = reviewer_client.get(reverse("changelog:version", args=[page.slug, 3])).text
+    assert "Publicfig" in html
+    for hidden in ("Laterfig", "Prelimthen", "Embargofig"):
+        assert hidden not in html
+    assert public and embargoed
