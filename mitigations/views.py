@@ -295,7 +295,8 @@ def _set_category(mitigation, categories):
     Mitigation.category.field.set_cached_value(mitigation, category)
 
 
-@cached_for_readers
+# The page reads the feedback links' choices (part, kind) and the helpful answer it thanks for.
+@cached_for_readers(params=("part", "kind", "helpful"))
 def mitigation_detail(request, slug):
     user = request.user
     queryset = _visible(user).defer("search_vector", "created_at")
