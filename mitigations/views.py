@@ -77,12 +77,13 @@ def _tree_html(nodes):
     the rest of the home page."""
     items = [
         format_html(
-            '\n  <li>\n    <a href="{}"><span class="code-badge">{}</span> {}</a>\n'
+            '\n  <li{}>\n    <a href="{}"><span class="code-badge">{}</span> {}</a>\n'
             '    <span class="text-body-secondary small">({})</span>\n    {}\n  </li>',
+            "" if node.total else mark_safe(' class="tree-empty"'),  # shown quieter
             node.get_absolute_url(),
             node.code,
             node.name,
-            node.total,
+            node.total or "none yet",
             _tree_html(node.subtree) if node.subtree else "",
         )
         for node in nodes
