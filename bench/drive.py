@@ -325,6 +325,28 @@ def build_scenarios(url, static_path, pages, clients):
             both=True,
         ),
         Scenario(
+            "search_id",
+            "search, id (straight to the page)",
+            "reviewer",
+            get(*(f"/mitigations/?q={p['code'].lower()}" for p in pages)),
+            expect=302,
+            location="/mitigations/",
+        ),
+        Scenario(
+            "search_typo",
+            "search, typo ('modle': Did you mean)",
+            "reviewer",
+            get("/mitigations/?q=modle+evaluatoin"),
+            check=(["Did you mean"], []),
+        ),
+        Scenario(
+            "changelog",
+            f"changelog ({len(details)} pages)",
+            "reviewer",
+            get(*(f"{d}changes/" for d in details)),
+            check=(["History of"], []),
+        ),
+        Scenario(
             "list_reader", "list", "reader", get("/mitigations/"), check=list_check, both=True
         ),  # fmt: skip
         Scenario(

@@ -163,13 +163,16 @@ def _database_limit(scope: str, ident: str, limit: int, window: int, now: float)
     return max(1, int(recent[-1].timestamp() + window - now) + 1)
 
 
-def rate_limit(request, *, now=None) -> Limited | None:
+def rate_limit(request, *, now=None, counter="feedback") -> Limited | None:
     """Count this submission; a Limited (with seconds to wait) when over any limit.
 
     Counted in the shared cache. While the cache is unavailable, the limits are checked
     against the feedback stored in the database instead (fail safe, not open: a Redis
     outage is no time to let a flood through): the same limits over a sliding window,
     counting stored feedback only (refused forms are not stored, so not counted).
+
+    `counter` names what is counted: other one-click answers ("helpful") have the same
+    limits, counted apart from feedback posts (and not counted at all without the cache).
     """
     now = time.time() if now is None else now
     user = getattr(request, "user", None)
@@ -182,9 +185,11 @@ def rate_limit(request, *, now=None) -> Limited | None:
         slot = int(now // window)
         # None when the cache keeps no counter (unavailable). One second beyond the window,
         # so that the counter outlives its slot.
-        count = counters.count(f"feedback:rate:{scope}:{window}:{slot}:{ident}", window + 1)
+        count = counters.count(f"{counter}:rate:{scope}:{window}:{slot}:{ident}", window + 1)
         if count is None:
-            wait = _database_limit(scope, ident, limit, window, now)
+            wait = (
+                _database_limit(scope, ident, limit, window, now) if counter == "feedback" else None
+            )
         elif count > limit:
             wait = max(1, int((slot + 1) * window - now) + 1)
         else:

@@ -83,6 +83,9 @@ class FeedbackForm(forms.Form):
         choices=Feedback.Section.choices,
         initial=Feedback.Section.OTHER,
     )
+    # A page's form has no default part: the reader chooses it, or the link they followed
+    # ("Comment on this section") chose it. The empty choice is the prompt.
+    NO_PART = ("", "Choose the part of the page…")
     kind = forms.ChoiceField(label="What kind of feedback is it?", choices=Feedback.Kind.choices)
     proposed_category = forms.CharField(
         label="Category you would propose (optional)",
@@ -120,10 +123,15 @@ class FeedbackForm(forms.Form):
         self.user = user
         self.mitigation = mitigation
         self.signed_in = bool(user and user.is_authenticated)
+        sections = Feedback.Section.choices
         if not access.can_see_restricted_figures(user):
-            self.fields["section"].choices = [
-                c for c in Feedback.Section.choices if c[0] != Feedback.Section.FIGURES
-            ]
+            sections = [c for c in sections if c[0] != Feedback.Section.FIGURES]
+        if mitigation is not None:
+            sections = [self.NO_PART, *sections]
+            self.fields["section"].initial = None
+            # A classification disagreement without a part chosen is about the classification.
+            self.fields["section"].required = False
+        self.fields["section"].choices = sections
         hidden = ["stamp", "page"]
         if mitigation is None:
             del self.fields["page"]
@@ -183,6 +191,16 @@ class FeedbackForm(forms.Form):
                 code="control_characters",
             )
         return name.strip()
+
+    def clean_section(self):
+        section = self.cleaned_data.get("section")
+        if not section and self.data.get("kind") != Feedback.Kind.CLASSIFICATION:
+            raise forms.ValidationError("Please choose the part of the page.", code="required")
+        return section or Feedback.Section.REASONING
+
+    def section_choices(self):
+        """The parts a "Comment on this section" link may choose for this user."""
+        return {value for value, _label in self.fields["section"].choices if value}
 
     def clean_proposed_category(self):
         code = self.cleaned_data["proposed_category"].strip()

@@ -297,3 +297,44 @@ class ReplyMail(models.Model):
 
     def __str__(self):
         return f"Reply mail for {self.user} ({'on' if self.enabled else 'off'})"
+
+
+class PageHelpfulnessQuerySet(models.QuerySet):
+    def worst_first(self):
+        """Pages by the share of "No" answers, highest first (then the most answers)."""
+        total = F("yes") + F("no")
+        share = Case(
+            When(yes=0, no=0, then=Value(None)),
+            default=models.ExpressionWrapper(
+                F("yes") * 1.0 / total, output_field=models.FloatField()
+            ),
+            output_field=models.FloatField(),
+        )
+        return self.annotate(helpful_share=share, answers=total).order_by(
+            F("helpful_share").asc(nulls_last=True), F("answers").desc(), "mitigation_id"
+        )
+
+
+class PageHelpfulness(models.Model):
+    """ "Was this page helpful?" answers on a page: counts only (who answered is not kept;
+    feedback/helpful.py counts a visitor once a day per page)."""
+
+    mitigation = models.OneToOneField(
+        "mitigations.Mitigation",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="helpfulness",
+    )
+    yes = models.PositiveIntegerField(default=0)
+    no = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PageHelpfulnessQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "page helpfulness"
+        verbose_name_plural = "page helpfulness"
+        ordering = ["mitigation_id"]
+
+    def __str__(self):
+        return f"{self.mitigation_id}: {self.yes} yes, {self.no} no"

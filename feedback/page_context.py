@@ -4,6 +4,7 @@ from django.db.models import Prefetch
 from django.urls import reverse
 
 from feedback.forms import FeedbackForm, ThreadReplyForm, sign_page
+from feedback.helpful import page_token
 from feedback.models import Feedback, Reply
 from portal.lib import access
 from portal.lib.page_cache import fresh_value
@@ -13,12 +14,24 @@ THREAD_LIMIT = 200
 
 def page_form(request, mitigation, data=None):
     """The feedback form for a page: a fresh stamp (a marker on cached pages), the page's
-    version as an opaque token."""
+    version as an opaque token.
+
+    A "Comment on this section" link chose the part (`?part=definition#feedback`), and
+    "I disagree with the classification" the kind as well; anything else in them is ignored.
+    """
     initial = {
         "stamp": fresh_value(request, "feedback_stamp"),
         "page": sign_page(mitigation),
     }
-    return FeedbackForm(data, user=request.user, mitigation=mitigation, initial=initial)
+    form = FeedbackForm(data, user=request.user, mitigation=mitigation, initial=initial)
+    part, kind = request.GET.get("part"), request.GET.get("kind")
+    if part in form.section_choices():
+        form.initial["section"] = part
+    if kind in Feedback.Kind.values:
+        form.initial["kind"] = kind
+        if kind == Feedback.Kind.CLASSIFICATION and "section" not in form.initial:
+            form.initial["section"] = Feedback.Section.REASONING
+    return form
 
 
 def thread(user, mitigation):
@@ -44,9 +57,15 @@ def feedback_context(request, mitigation):
     The thread marks the viewer's own posts ("you"): signed-in pages are rendered per viewer."""
     show_thread = access.can_see_reviewer_thread(request.user)
     items = thread(request.user, mitigation) if show_thread else []
+    form = page_form(request, mitigation)
+    answered = request.GET.get("helpful")
     return {
-        "feedback_form": page_form(request, mitigation),
+        "feedback_form": form,
+        "feedback_parts": form.section_choices(),
         "feedback_action": reverse("feedback:page", args=[mitigation.code]),
+        "helpful_action": reverse("feedback:helpful", args=[mitigation.code]),
+        "helpful_token": page_token(mitigation),
+        "helpful_answered": answered if answered in ("yes", "no") else "",
         "feedback_show_thread": show_thread,
         "feedback_thread": items,
         "feedback_viewer_id": request.user.pk if show_thread else None,

@@ -10,6 +10,7 @@ CONFIRM_TOKEN = r"(?P<token>[A-Za-z0-9_:-]{20,600})"  # noqa: S105 (a URL patter
 urlpatterns = [
     path("", views.general, name="general"),
     path("on/<str:code>/", views.page, name="page"),
+    path("helpful/<str:code>/", views.helpful_answer, name="helpful"),
     path("thanks/", views.thanks, name="thanks_generic"),
     re_path(rf"^thanks/{TRACKING_ID}/$", views.thanks, name="thanks"),
     re_path(rf"^t/{TRACKING_ID}/$", views.track, name="track"),

@@ -10,18 +10,19 @@ import time
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.db import DEFAULT_DB_ALIAS
-from django.http import Http404
+from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from feedback import antispam, counters, notifications, services
+from feedback import antispam, counters, helpful, notifications, services
 from feedback.forms import FeedbackForm, ThreadReplyForm
 from feedback.models import ContactAddress, Feedback
 from feedback.page_context import THREAD_LIMIT, page_form
 from mitigations.models import Mitigation
+from mitigations.search import clean_query
 from portal.lib import access
 from portal.lib.page_cache import current_data_version, fresh_value
 
@@ -98,9 +99,12 @@ def general(request):
 
     if request.method == "POST":
         return _receive(request, mitigation=None, render_form=render_form)
-    form = FeedbackForm(
-        user=request.user, initial={"stamp": fresh_value(request, "feedback_stamp")}
-    )
+    initial = {"stamp": fresh_value(request, "feedback_stamp")}
+    missing = clean_query(request.GET.get("missing", ""))
+    if missing:  # "Tell us what is missing" from a search that found nothing
+        initial["kind"] = Feedback.Kind.SUGGESTION
+        initial["comment"] = f"I searched for “{missing}” and found nothing. I was looking for "
+    form = FeedbackForm(user=request.user, initial=initial)
     return render_form(form)
 
 
@@ -160,6 +164,28 @@ def page(request, code):
     )
 
 
+@never_cache
+@require_http_methods(["POST"])
+def helpful_answer(request, code):
+    """One click on "Was this page helpful?": counted (once a visitor a day), then back to
+    the page; "No" goes on to the page's feedback form."""
+    mitigation = get_object_or_404(
+        Mitigation.objects.visible_to(request.user).only("pk", "slug"), code=code
+    )
+    limited = antispam.rate_limit(request, counter="helpful")
+    if limited is not None:
+        return _rate_limited(request, limited)
+    answer = request.POST.get("answer")
+    if answer not in helpful.ANSWERS or not helpful.token_is_for(
+        request.POST.get("token"), mitigation
+    ):
+        return HttpResponseBadRequest("This answer could not be read. Reload the page.")
+    helpful.record_answer(request, mitigation, answer)
+    if answer == "no":
+        return redirect(f"{mitigation.get_absolute_url()}?helpful=no#feedback")
+    return redirect(f"{mitigation.get_absolute_url()}?helpful=yes#helpful")
+
+
 def _page_if_visible(item, user):
     """The page the feedback is about, only while the user may know it exists."""
     if item.mitigation_id and access.mitigation_is_visible(item.mitigation, user):
@@ -208,6 +234,10 @@ def track(request, token):
                 # only; anyone else holding the link sees its status.
                 "show_text": access.can_read_feedback_text(item, request.user),
                 "page": _page_if_visible(item, request.user),
+                "track_url": request.build_absolute_uri(item.get_absolute_url()),
+                # Received -> Read by an editor -> Addressed / Declined
+                "read": item.status != Feedback.Status.PENDING,
+                "done": item.resolution != Feedback.Resolution.OPEN,
             },
         )
     )

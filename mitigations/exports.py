@@ -21,6 +21,7 @@ from django.http import Http404, HttpResponse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 
 from mitigations import dataset
+from mitigations.filters import MitigationFilter, set_parameters
 from mitigations.models import Figure, Mitigation
 from portal.lib import access, stamps
 from portal.lib.spreadsheet import safe_cell
@@ -62,12 +63,6 @@ def read_snapshot(using=DEFAULT_DB_ALIAS):
         yield
 
 
-def _catalogue(user):
-    mitigations = Mitigation.objects.visible_to(user)
-    figures = Figure.objects.visible_to(user).filter(mitigation__in=mitigations)
-    return mitigations, figures
-
-
 def private_or_public(request, response):
     """Cache headers of a catalogue document (download, feed): what a signed-in user gets
     depends on their role, so it is private and not stored; anonymous readers share it."""
@@ -79,11 +74,25 @@ def private_or_public(request, response):
     return response
 
 
+def _filtered(request, mitigations):
+    """The list's filters and search, when the download link carried them (the results the
+    reader was looking at); the visible catalogue otherwise, or when they are not valid."""
+    params = request.GET.copy()
+    params.pop("page", None)
+    if not set_parameters(params):
+        return mitigations
+    filterset = MitigationFilter(params, queryset=mitigations, user=request.user)
+    return filterset.qs if filterset.is_valid() else mitigations
+
+
 def export(request, fmt):
     if fmt not in ("json", "csv"):
         raise Http404
     with read_snapshot():
-        mitigations, figures = _catalogue(request.user)
+        mitigations = _filtered(request, Mitigation.objects.visible_to(request.user))
+        figures = Figure.objects.visible_to(request.user).filter(
+            mitigation__in=mitigations.values("pk")
+        )
         tables = dataset.export_tables(mitigations, figures)
         stamp = _stamp(request.user, figures)
     if fmt == "json":

@@ -24,6 +24,18 @@ SORTS = {
 }
 
 
+def set_parameters(params, drop=("page",)):
+    """The query string of `params` with only the parameters that are set (no `category=`)."""
+    query = params.copy()
+    for name in list(query):
+        values = [v for v in query.getlist(name) if v.strip()]
+        if name in drop or not values:
+            del query[name]
+        else:
+            query.setlist(name, values)
+    return query.urlencode()
+
+
 class MitigationFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(label="Search", method="filter_q")
     category = CatalogueChoiceFilter(
@@ -174,11 +186,10 @@ class MitigationFilter(django_filters.FilterSet):
                 continue
             params = self.data.copy()
             params.pop(name, None)
-            params.pop("page", None)
             label = self.filters[name].label
             if name in ("status", "restricted"):
                 shown = dict(self.filters[name].extra["choices"])[value]
             else:
                 shown = str(value)
-            chips.append((label, shown, params.urlencode()))
+            chips.append((label, shown, set_parameters(params)))
         return chips

@@ -1,32 +1,96 @@
-"""Full-text search: PostgreSQL ranked search on a GIN-indexed vector; SQLite fallback."""
+"""Search that forgives: ids, taxonomy codes and category names, word prefixes, typos.
 
-from django.contrib.postgres.search import SearchQuery, SearchRank
+PostgreSQL: ranked full-text search on the GIN-indexed vector, every word a prefix
+("audi" finds "audits"); snippets by ts_headline; "Did you mean" by pg_trgm similarity.
+SQLite: every word a substring of the text; snippets and suggestions in Python.
+
+Everything here works on a queryset the caller has already passed through the visibility
+policy (`Mitigation.objects.visible_to(user)`), so suggestions and snippets come only from
+what the viewer may see: page text (never figures, drafts or feedback).
+"""
+
+import bisect
+import difflib
+import re
+
+from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
 from django.db import connection
-from django.db.models import Case, F, IntegerField, Q, Value, When
+from django.db.models import Case, F, FloatField, IntegerField, Q, TextField, Value, When
+from django.db.models.functions import Concat
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 
 SEARCH_CONFIG = "english"
 MAX_QUERY_LENGTH = 200
+MAX_WORDS = 10
+ID_RE = re.compile(r"^[A-Za-z]{1,4}[0-9]{1,8}$")
+CODE_RE = re.compile(r"^[0-9]+(\.[0-9]+){0,2}$")
+WORD_RE = re.compile(r"[^\W_]+")
+# Marks of a highlighted word inside ts_headline's output: private-use characters, which the
+# page text does not contain (they are removed from it first) and escape() leaves alone.
+START, STOP = "\ue000", "\ue001"
+SNIPPET_WORDS = 30
 
 
 def clean_query(text: str) -> str:
-    text = (text or "").replace("\x00", " ")
+    text = (text or "").replace("\x00", " ").replace(START, " ").replace(STOP, " ")
     return " ".join(text.split())[:MAX_QUERY_LENGTH]
 
 
+def query_words(text: str) -> list[str]:
+    """The words of a query (letters and digits only: no tsquery or SQL syntax survives)."""
+    return [w[:60] for w in WORD_RE.findall(clean_query(text).lower())][:MAX_WORDS]
+
+
+def looks_like_id(text: str) -> bool:
+    return bool(ID_RE.match(clean_query(text)))
+
+
+def _postgres():
+    return connection.vendor == "postgresql"
+
+
+def _prefix_query(words):
+    """Every word a prefix, all required: 'audi' -> to_tsquery('audi:*')."""
+    return SearchQuery(" & ".join(f"{w}:*" for w in words), search_type="raw", config=SEARCH_CONFIG)
+
+
+def _taxonomy_match(text):
+    """A taxonomy code (the category and everything under it) or a category's name."""
+    if CODE_RE.match(text):
+        key = ".".join(part.zfill(4) for part in text.split("."))
+        return Q(category__sort_key=key) | Q(category__sort_key__startswith=key + ".")
+    if len(text) >= 3:
+        return Q(category__name__icontains=text)
+    return None
+
+
 def search_mitigations(queryset, text):
-    """Filter to matches and order by relevance (name matches first)."""
+    """Filter to matches and order by relevance: the id itself first, then the best matches."""
     text = clean_query(text)
     if not text:
         return queryset
-    if connection.vendor == "postgresql":
-        query = SearchQuery(text, search_type="websearch", config=SEARCH_CONFIG)
+    words = query_words(text)
+    extra = Q(pk__in=[])
+    if looks_like_id(text):
+        extra |= Q(code__iexact=text)
+    taxonomy = _taxonomy_match(text)
+    if taxonomy is not None:
+        extra |= taxonomy
+    id_first = Case(
+        When(code__iexact=text, then=Value(0)), default=Value(1), output_field=IntegerField()
+    )
+    if _postgres():
+        if not words:
+            return queryset.filter(extra).annotate(id_first=id_first).order_by("id_first", "name")
+        query = _prefix_query(words)
+        rank = SearchRank(F("search_vector"), query, weights=[0.1, 0.2, 0.4, 1.0])
         return (
-            queryset.filter(search_vector=query)
-            .annotate(rank=SearchRank(F("search_vector"), query, weights=[0.1, 0.2, 0.4, 1.0]))
-            .order_by("-rank", "name")
+            queryset.filter(Q(search_vector=query) | extra)
+            .annotate(id_first=id_first, rank=rank)
+            .order_by("id_first", "-rank", "name")
         )
-    # SQLite: every word must appear somewhere; name hits rank first.
-    words = text.split()[:10]
+    # SQLite: every word must appear somewhere (as a substring: prefixes match); name hits first.
     match = Q()
     for word in words:
         match &= (
@@ -34,14 +98,158 @@ def search_mitigations(queryset, text):
             | Q(definition__icontains=word)
             | Q(additional_information__icontains=word)
             | Q(reasoning__icontains=word)
+            | Q(category__name__icontains=word)
         )
-    name_hit = Q()
+    if not words:
+        match = Q(pk__in=[])
+    name_hit = Q(pk__in=[])
     for word in words:
         name_hit |= Q(name__icontains=word)
     return (
-        queryset.filter(match)
+        queryset.filter(match | extra)
         .annotate(
-            rank=Case(When(name_hit, then=Value(1)), default=Value(0), output_field=IntegerField())
+            id_first=id_first,
+            rank=Case(
+                When(name_hit, then=Value(1.0)), default=Value(0.0), output_field=FloatField()
+            ),
         )
-        .order_by("-rank", "name")
+        .order_by("id_first", "-rank", "name")
     )
+
+
+# --- Snippets ------------------------------------------------------------------------------
+
+MARKDOWN_NOISE = re.compile(r"!?\[([^\]]*)\]\([^)]*\)|[*_`#>]+")
+
+
+def _plain(text: str) -> str:
+    """Page text as a snippet shows it: Markdown links as their text, no emphasis marks."""
+    text = text.replace(START, " ").replace(STOP, " ")
+    return " ".join(MARKDOWN_NOISE.sub(lambda m: m.group(1) or " ", text).split())
+
+
+def _marked(raw: str):
+    """Escape, then turn the highlight marks into <mark> elements."""
+    html = escape(raw).replace(START, "<mark>").replace(STOP, "</mark>")
+    return mark_safe(html)  # noqa: S308 - escaped above; only our own <mark> tags are added
+
+
+def _highlight(text: str, words) -> str:
+    """SQLite: a window of the text around the first match, with matches marked."""
+    text = _plain(text)
+    if not words:
+        return text[:200]
+    pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
+    first = pattern.search(text)
+    start = max(0, first.start() - 60) if first else 0
+    window = text[start : start + 220]
+    window = ("…" if start else "") + window + ("…" if start + 220 < len(text) else "")
+    return pattern.sub(lambda m: f"{START}{m.group(0)}{STOP}", window)
+
+
+def add_snippets(mitigations, text, queryset):
+    """Give each result shown (`mitigations`, a page of them) `.snippet`: the page text around
+    the matched words, marked. From the definition, additional information and reasoning
+    only (the text every viewer of the page sees); `queryset` is the viewer's visible set."""
+    words = query_words(text)
+    mitigations = list(mitigations)
+    if not mitigations or not words:
+        return mitigations
+    by_pk = {m.pk: m for m in mitigations}
+    if _postgres():
+        rows = (
+            queryset.filter(pk__in=by_pk)
+            .annotate(
+                snippet=SearchHeadline(
+                    Concat(
+                        "definition",
+                        Value(" "),
+                        "additional_information",
+                        Value(" "),
+                        "reasoning",
+                        output_field=TextField(),
+                    ),
+                    _prefix_query(words),
+                    config=SEARCH_CONFIG,
+                    start_sel=START,
+                    stop_sel=STOP,
+                    max_words=SNIPPET_WORDS,
+                    min_words=12,
+                    max_fragments=2,
+                    fragment_delimiter=" … ",
+                )
+            )
+            .values_list("pk", "snippet")
+        )
+        found = {pk: _plain_keep_marks(snippet) for pk, snippet in rows}
+    else:
+        rows = queryset.filter(pk__in=by_pk).values_list(
+            "pk", "definition", "additional_information", "reasoning"
+        )
+        found = {pk: _highlight(" ".join(parts), words) for pk, *parts in rows}
+    for pk, m in by_pk.items():
+        if START in found.get(pk, ""):
+            m.snippet = _marked(found[pk])
+    return mitigations
+
+
+def _plain_keep_marks(snippet: str) -> str:
+    """ts_headline's output with Markdown removed but its highlight marks kept."""
+    snippet = snippet.replace(START, "\ue002").replace(STOP, "\ue003")
+    snippet = _plain(snippet)
+    return snippet.replace("\ue002", START).replace("\ue003", STOP)
+
+
+# --- Did you mean --------------------------------------------------------------------------
+
+MIN_SIMILARITY = 0.3
+
+
+def vocabulary(queryset, extra_names=()) -> list[str]:
+    """The sorted words of the viewer's visible pages' names and definitions (plus `extra_names`:
+    taxonomy and facet names, which are public)."""
+    words = set()
+    for name, definition in queryset.values_list("name", "definition").iterator():
+        words.update(WORD_RE.findall(f"{name} {definition}".lower()))
+    for name in extra_names:
+        words.update(WORD_RE.findall(name.lower()))
+    return sorted(w for w in words if len(w) >= 3 and not w.isdigit())
+
+
+def _known(word, vocab) -> bool:
+    """The word is in the vocabulary, or a prefix of a word in it (prefix search finds it)."""
+    i = bisect.bisect_left(vocab, word)
+    return i < len(vocab) and vocab[i].startswith(word)
+
+
+def _closest(word, vocab):
+    if _postgres():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT w FROM unnest(%s::text[]) AS w WHERE similarity(w, %s) >= %s "
+                "ORDER BY similarity(w, %s) DESC, w LIMIT 1",
+                [vocab, word, MIN_SIMILARITY, word],
+            )
+            row = cursor.fetchone()
+        return row[0] if row else None
+    found = difflib.get_close_matches(word, vocab, n=1, cutoff=0.75)
+    return found[0] if found else None
+
+
+def suggest(text, vocab) -> str | None:
+    """'incidnet' -> 'incident': each unknown word replaced by the closest known one."""
+    words = query_words(text)
+    if not words or not vocab:
+        return None
+    changed, out = False, []
+    for word in words[:6]:
+        if len(word) < 3 or word.isdigit() or _known(word, vocab):
+            out.append(word)
+            continue
+        closest = _closest(word, vocab)
+        if closest and closest != word:
+            out.append(closest)
+            changed = True
+        else:
+            out.append(word)
+    return " ".join(out) if changed else None

@@ -13,9 +13,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from mitigations import audit
+from mitigations import audit, search
 from mitigations.charts import figure_chart
-from mitigations.filters import MitigationFilter
+from mitigations.filters import MitigationFilter, set_parameters
 from mitigations.models import (
     Actor,
     Figure,
@@ -78,12 +78,13 @@ def _tree_html(nodes):
     the rest of the home page."""
     items = [
         format_html(
-            '\n  <li>\n    <a href="{}"><span class="code-badge">{}</span> {}</a>\n'
+            '\n  <li{}>\n    <a href="{}"><span class="code-badge">{}</span> {}</a>\n'
             '    <span class="text-body-secondary small">({})</span>\n    {}\n  </li>',
+            "" if node.total else mark_safe(' class="tree-empty"'),  # shown quieter
             node.get_absolute_url(),
             node.code,
             node.name,
-            node.total,
+            node.total or "none yet",
             _tree_html(node.subtree) if node.subtree else "",
         )
         for node in nodes
@@ -170,6 +171,20 @@ def with_restricted_summaries(mitigations, user):
     return mitigations
 
 
+@per_data_version
+def _vocabulary(drafts):
+    """The words "Did you mean" may suggest: from the pages visible with or without drafts
+    (so a draft's words never reach a reader), kept per catalogue version."""
+    names = [c.name for c in TaxonomyCategory.objects.only("name")]
+    for facet in (LifecycleStage, Actor, RmfFunction):
+        names += facet.objects.values_list("name", flat=True)
+    return search.vocabulary(_visible_for(drafts), names)
+
+
+def search_vocabulary(user):
+    return _vocabulary(_sees_drafts(user))
+
+
 def _paginated_list(request, queryset, template, extra):
     filterset = MitigationFilter(request.GET or None, queryset=queryset, user=request.user)
     results = (
@@ -178,16 +193,27 @@ def _paginated_list(request, queryset, template, extra):
     paginator = ResultsPaginator(results.for_list(), PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
     paginator.current = page.number
-    query = request.GET.copy()
-    query.pop("page", None)
+    text = search.clean_query(request.GET.get("q", ""))
+    mitigations = page.object_list
+    suggestion = None
+    if text:
+        mitigations = search.add_snippets(mitigations, text, queryset)
+        if not paginator.count:
+            suggestion = search.suggest(text, search_vocabulary(request.user))
+    query_string = set_parameters(request.GET)
+    suggestion_params = request.GET.copy()
+    suggestion_params["q"] = suggestion or ""
     return render(
         request,
         template,
         {
             "filter": filterset,
             "page_obj": page,
-            "mitigations": with_restricted_summaries(page.object_list, request.user),
-            "query_string": query.urlencode(),
+            "mitigations": with_restricted_summaries(mitigations, request.user),
+            "query_string": query_string,
+            "search_text": text,
+            "suggestion": suggestion,
+            "suggestion_query": set_parameters(suggestion_params),
             "active_filters": filterset.active_filters(),
             "filter_errors": filterset.is_bound and not filterset.is_valid(),
             **extra,
@@ -198,6 +224,12 @@ def _paginated_list(request, queryset, template, extra):
 @reviewer_params_only_for_reviewers
 @cached_for_readers(params=LIST_PARAMS)
 def mitigation_list(request):
+    text = request.GET.get("q", "")
+    if search.looks_like_id(text) and not set_parameters(request.GET, drop=("page", "q")):
+        # An id on its own goes straight to its page (when the viewer may see it).
+        found = _visible(request.user).filter(code__iexact=search.clean_query(text)).first()
+        if found is not None:
+            return redirect(found)
     return _paginated_list(request, _visible(request.user), "mitigations/list.html", {})
 
 
@@ -306,7 +338,8 @@ def _set_category(mitigation, categories):
     Mitigation.category.field.set_cached_value(mitigation, category)
 
 
-@cached_for_readers
+# The page reads the feedback links' choices (part, kind) and the helpful answer it thanks for.
+@cached_for_readers(params=("part", "kind", "helpful"))
 def mitigation_detail(request, slug):
     user = request.user
     queryset = _visible(user).defer("search_vector", "created_at")

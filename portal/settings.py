@@ -39,6 +39,10 @@ elif not DEBUG and (len(SECRET_KEY) < 50 or SECRET_KEY == _DEV_SECRET or len(set
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_NAME = env.str("SITE_NAME", default="AI Risk Mitigation Portal")
+# The About page's "Who runs it": a template (the deployment's own text) [about/operator.html]
+ABOUT_OPERATOR_TEMPLATE = env.str("ABOUT_OPERATOR_TEMPLATE", default="about/operator.html")
+# Where readers ask for their feedback or contact details to be deleted (About page) []
+PRIVACY_CONTACT_EMAIL = env.str("PRIVACY_CONTACT_EMAIL", default="")
 
 INSTALLED_APPS = [
     "portal.apps.PortalAdminConfig",  # Django's admin, with the second factor required

@@ -7,12 +7,14 @@ from portal import views
 
 urlpatterns = [
     path("", mitigation_views.home, name="home"),
+    path("", include("feedback.changelog_urls")),
     path("", include("mitigations.urls")),
     path("feedback/", include("feedback.urls")),
     path("accounts/", include("portal.accounts.urls")),
     path("api/v1/", api.urls()),
     re_path(r"^api/(?P<rest>.*)$", api.not_found),
     path("admin/", admin.site.urls),
+    path("about/", views.about, name="about"),
     path("healthz", views.healthz, name="healthz"),
 ]
 

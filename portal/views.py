@@ -1,4 +1,4 @@
-"""Portal-wide views: health check and the server-error handler."""
+"""Portal-wide views: the About page, health check and the server-error handler."""
 
 import contextlib
 import functools
@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, InterfaceError, OperationalError, connections
 from django.http import HttpResponse, HttpResponseServerError, JsonResponse
+from django.shortcuts import render
 from django.template import loader
 from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
@@ -20,6 +21,19 @@ from portal.lib.clientip import client_ip
 from portal.lib.redis_cache import cache_state
 
 log = logging.getLogger(__name__)
+
+
+def about(request):
+    """What the database is, how review works, who runs it, privacy. "Who runs it" is the
+    deployment's own template (settings.ABOUT_OPERATOR_TEMPLATE)."""
+    return render(
+        request,
+        "about/about.html",
+        {
+            "operator_template": settings.ABOUT_OPERATOR_TEMPLATE,
+            "privacy_email": settings.PRIVACY_CONTACT_EMAIL,
+        },
+    )
 
 
 def _deep_check_allowed(request) -> bool:

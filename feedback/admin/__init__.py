@@ -5,6 +5,7 @@ filters         the sidebar filters (page code, taxonomy category, submitter)
 rows            the changelist's HTML built in Python (a benchmarked speed shortcut)
 diff            the word diff of the page since the feedback's version
 export          the CSV export
+helpfulness     "Was this page helpful?" counts, the least helpful page first
 """
 
 from django.contrib import admin
@@ -21,6 +22,7 @@ from feedback.admin.feedback_admin import (
     status_counts,
 )
 from feedback.admin.filters import CategoryFilter, InArray, PageFilter, SubmitterFilter
+from feedback.admin.helpfulness import PageHelpfulnessAdmin
 from feedback.admin.rows import LIST_DEFERRED, FeedbackChangeList, PageUrls, truncate_chars
 from feedback.models import Feedback
 
@@ -38,6 +40,7 @@ __all__ = [
     "FeedbackAdmin",
     "FeedbackChangeList",
     "InArray",
+    "PageHelpfulnessAdmin",
     "PageFilter",
     "PageUrls",
     "ReplyForm",

@@ -1,7 +1,10 @@
 """Template helpers for feedback on the site (they ask portal/lib/access.py, never decide)."""
 
 from django import template
+from django.urls import reverse
 
+from feedback import changelog
+from feedback.changelog_views import cite
 from feedback.page_context import discussion_link, feedback_context
 from portal.lib import access
 
@@ -28,3 +31,33 @@ def feedback_section(context, mitigation):
 def discussion_link_for(context, mitigation):
     """ "Discussion (n)" near the top of a page, for those who see the reviewers' thread."""
     return discussion_link(context["request"], mitigation)
+
+
+@register.inclusion_tag("feedback/includes/section_link.html", takes_context=True)
+def comment_link(context, part, kind="", label="Comment on this section"):
+    """A "Comment on this section" link: the page's own form with the part chosen (an anchor
+    and a query parameter, so it works without JavaScript). Figures are a part only for those
+    who may see restricted ones (the form offers that part to no one else)."""
+    user = context["request"].user
+    if part == "figures" and not access.can_see_restricted_figures(user):
+        return {"show": False}
+    query = f"part={part}" if part else ""
+    if kind:
+        query = f"{query}&kind={kind}" if query else f"kind={kind}"
+    return {"show": True, "part": part, "kind": kind, "label": label, "query": query}
+
+
+HISTORY_SHOWN = 3
+
+
+@register.inclusion_tag("feedback/includes/page_review.html", takes_context=True)
+def page_review(context, mitigation):
+    """A page's latest changes and "Cite this page" (its newest public version)."""
+    request = context["request"]
+    changes = changelog.page_changes(mitigation)
+    latest = changes[-1] if changes else None
+    return {
+        "changes": list(reversed(changes[-HISTORY_SHOWN:])),
+        "changes_url": reverse("changelog:changes", args=[mitigation.slug]),
+        "citation": cite(request, mitigation, latest) if latest else None,
+    }

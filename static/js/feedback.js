@@ -17,6 +17,16 @@
       toggle();
     }
 
+    // "I disagree with the classification" is about the classification unless a part was chosen.
+    var section = form.querySelector("select[name='section']");
+    if (kind && section) {
+      kind.addEventListener("change", function () {
+        if (kind.value === "classification" && section.value === "") {
+          section.value = "reasoning";
+        }
+      });
+    }
+
     var comment = form.querySelector("textarea[name='comment']");
     if (comment && comment.maxLength > 0) {
       var counter = document.createElement("p");
@@ -41,6 +51,46 @@
   }
 
   document.querySelectorAll("form.feedback-form").forEach(enhance);
+
+  // "Comment on this section": without JavaScript the link reloads the page with the part
+  // chosen and jumps to the form; with it, the form opens in place, under the section.
+  var home = document.querySelector("#feedback form.feedback-form");
+  if (home) {
+    var placeholder = document.createComment("feedback form");
+    home.parentNode.insertBefore(placeholder, home);
+    var box = document.createElement("div");
+    box.className = "feedback-in-place";
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "btn btn-sm btn-outline-secondary mt-2";
+    close.textContent = "Close the form";
+    close.addEventListener("click", function () {
+      var link = box.previousLinkEl;
+      placeholder.parentNode.insertBefore(home, placeholder);
+      box.remove();
+      if (link) { link.focus(); }
+    });
+
+    document.querySelectorAll("a.section-feedback").forEach(function (link) {
+      link.addEventListener("click", function (event) {
+        event.preventDefault();
+        var sectionSelect = home.querySelector("select[name='section']");
+        var kindSelect = home.querySelector("select[name='kind']");
+        if (sectionSelect) { sectionSelect.value = link.dataset.part || ""; }
+        if (kindSelect && link.dataset.kind) {
+          kindSelect.value = link.dataset.kind;
+          kindSelect.dispatchEvent(new Event("change"));
+        }
+        var anchor = link.closest(".section-head, .title-row, .section-links, p") || link;
+        box.previousLinkEl = link;
+        box.appendChild(home);
+        box.appendChild(close);
+        anchor.insertAdjacentElement("afterend", box);
+        var first = link.dataset.part ? home.querySelector("textarea[name='comment']") : sectionSelect;
+        if (first) { first.focus(); }
+      });
+    });
+  }
 
   // Coming back with the browser's back button: the buttons work again.
   window.addEventListener("pageshow", function () {

@@ -10,9 +10,11 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from feedback.models import PageHelpfulness
 from tests.conftest import verify_session
 from tests.factories import (
     CategoryFactory,
+    FeedbackFactory,
     FigureFactory,
     MitigationFactory,
     SourceFactory,
@@ -55,6 +57,8 @@ PAGE_CHANNELS = [
     "sitemap",
     "related",
     "home",
+    "snippet",
+    "export_search",
 ]
 
 
@@ -104,6 +108,9 @@ CHANNEL_URLS = {
     "sitemap": lambda w: "/sitemap.xml",
     "related": lambda w: w["page"].get_absolute_url(),
     "home": lambda w: "/",
+    # Results with snippets: "draft" is in the draft's definition only.
+    "snippet": lambda w: "/mitigations/?q=draft",
+    "export_search": lambda w: "/mitigations/export.csv?q=draft",
 }
 
 
@@ -144,7 +151,7 @@ def test_draft_page(world, role, channel, request):
     draft = world["draft"]
     # The search echoes its query, so it is judged by the draft's name and slug.
     secrets = [draft.name, draft.slug]
-    if channel in ("export_csv", "export_json"):
+    if channel in ("export_csv", "export_json", "export_search"):
         secrets = [draft.name, "Quokkaterm"]  # exports carry ids, names and definitions
     if channel == "sitemap":
         # Crawlers are anonymous: the sitemap never lists a draft, not even for editors.
@@ -558,3 +565,117 @@ def test_a_page_replied_on_no_longer_awaits_review(world, feedback_items, review
     Reply.objects.create(feedback=feedback_items["by_reviewer"], user=other, comment="Seen")
     body = client.get("/accounts/").content.decode()
     assert "Matrix mitigation" not in body[: body.index("Embargoes lifting")]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_search_suggestions_come_only_from_what_the_role_sees(world, role, request):
+    client = request.getfixturevalue(f"{role}_client")
+    text = fetch(client, "/mitigations/?q=Quokkatrm")  # a typo of a word only in the draft
+    if role in SEES_DRAFTS:
+        assert ">quokkaterm</a>" in text
+    else:
+        assert "quokkaterm" not in text.lower() and "Did you mean" not in text
+
+
+@pytest.mark.parametrize("kind", list(FIGURE_KINDS))
+@pytest.mark.parametrize("role", ROLES)
+def test_figure_text_is_never_searched_or_snippeted(world, role, kind, request):
+    client = request.getfixturevalue(f"{role}_client")
+    figure = world["figures"][kind]
+    for word in (figure.label, figure.note):
+        text = fetch(client, f"/mitigations/?q={word}")
+        assert "No mitigations match" in text and "Matrix mitigation" not in text
+    text = fetch(client, "/mitigations/?q=matrix")
+    snippet = text[text.index('class="snippet') :]
+    for secret in secrets_of(figure):
+        assert secret not in snippet
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_helpful_counts_only_in_the_editors_admin(world, role, request):
+    PageHelpfulness.objects.create(mitigation=world["page"], yes=4242, no=1717)
+    client = request.getfixturevalue(f"{role}_client")
+    for url in (world["page"].get_absolute_url(), "/mitigations/", "/mitigations/export.json"):
+        text = fetch(client, url)
+        assert "4242" not in text and "1717" not in text
+    response = client.get("/admin/feedback/pagehelpfulness/")
+    if role == "editor":
+        assert "4242" in response.content.decode()
+    else:
+        assert response.status_code == 302
+
+
+REVIEW_CHANNELS = {
+    "changes": lambda w: f"/mitigations/{w['page'].slug}/changes/",
+    "recent_changes": lambda w: "/mitigations/changes/",
+    "recent_feed": lambda w: "/mitigations/changes.atom",
+    "version": lambda w: f"/mitigations/{w['page'].slug}/v/2/",
+    "citation": lambda w: w["page"].get_absolute_url(),
+}
+
+
+@pytest.fixture
+def reviewed_world(world):
+    """The page edited twice, once while its figures changed; the draft edited too; feedback
+    of every kind addressed."""
+    page, draft = world["page"], world["draft"]
+    for figure in world["figures"].values():
+        figure.value += 1
+        figure.save()
+    page.definition = "Assess the matrix risks, reworded."
+    page.save()
+    draft.definition = "Quokkaterm reworded in the draft."
+    draft.save()
+    FeedbackFactory(
+        mitigation=page,
+        section="definition",
+        kind="error",
+        comment="Feedbacksecret text.",
+        resolution="addressed",
+        status="approved",
+        by_reviewer=True,
+    )
+    return world
+
+
+@pytest.mark.parametrize("channel", list(REVIEW_CHANNELS))
+@pytest.mark.parametrize("role", ROLES)
+def test_review_channels_never_show_figures_drafts_or_feedback(
+    reviewed_world, role, channel, request
+):
+    client = request.getfixturevalue(f"{role}_client")
+    text = fetch(client, REVIEW_CHANNELS[channel](reviewed_world))
+    if channel == "citation":  # the page's history and citation part (the rest is judged above)
+        start = text.index('class="mt-4 page-review"')
+        text = text[start : text.index("</section>", start)]
+        assert "/v/2/" in text and "Cite this page" in text
+    for kind, figure in reviewed_world["figures"].items():
+        restricted = FIGURE_KINDS[kind][1]
+        if channel == "version" and not restricted:
+            # An old version shows figures public then and now (to every role), nothing else.
+            assert figure.label in text
+            continue
+        for secret in (figure.label, figure.note):
+            assert secret not in text, f"{role} saw {secret!r} on {channel}"
+    draft = reviewed_world["draft"]
+    for secret in (draft.name, draft.slug, "Quokkaterm"):
+        assert secret not in text, f"{role} saw the draft ({secret!r}) on {channel}"
+    assert "Feedbacksecret" not in text
+    # The only addressed feedback is a reviewer's: the reviewers' discussion is not mentioned.
+    assert "after reader feedback" not in text
+    if channel in ("changes", "recent_changes", "recent_feed", "citation"):
+        assert "Definition reworded" in text
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_a_drafts_history_and_versions_are_404_except_for_editors(reviewed_world, role, request):
+    client = request.getfixturevalue(f"{role}_client")
+    draft = reviewed_world["draft"]
+    changes = client.get(f"/mitigations/{draft.slug}/changes/")
+    version = client.get(f"/mitigations/{draft.slug}/v/1/")
+    if role in SEES_DRAFTS:
+        assert changes.status_code == 200
+        assert version.status_code == 404  # a draft has no public version
+    else:
+        assert changes.status_code == version.status_code == 404
+    assert "Zebradraft" not in changes.content.decode() or role in SEES_DRAFTS
