@@ -1,5 +1,6 @@
 """Feedback left on mitigation pages, and its moderation."""
 
+import datetime
 import secrets
 
 from django.conf import settings
@@ -7,6 +8,7 @@ from django.core import signing
 from django.db import models
 from django.db.models import Case, F, Value, When
 from django.urls import reverse
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from portal.lib import access
@@ -45,6 +47,27 @@ class FeedbackQuerySet(models.QuerySet):
 
     def of_user(self, user):
         return self.filter(user=user) if user.is_authenticated else self.none()
+
+    def open_work(self):
+        """Items that still need an editor: pending, or approved and not yet resolved."""
+        return self.filter(open_work_q())
+
+    def overdue(self, now=None):
+        return self.open_work().filter(created_at__lt=due_cutoff(now))
+
+
+def open_work_q():
+    return models.Q(status="pending") | models.Q(status="approved", resolution="open")
+
+
+def due_days():
+    """How long an item may wait for a decision and a resolution (FEEDBACK_DUE_DAYS)."""
+    return int(getattr(settings, "FEEDBACK_DUE_DAYS", 7))
+
+
+def due_cutoff(now=None):
+    """Items created before this instant and still open are overdue."""
+    return (now or timezone.now()) - datetime.timedelta(days=due_days())
 
 
 class Feedback(models.Model):
@@ -123,6 +146,23 @@ class Feedback(models.Model):
         related_name="+",
     )
     moderated_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The editor handling this item",
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    duplicate_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="duplicates",
+        help_text="Answered together with this item: its resolution and reply apply here too",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -150,6 +190,17 @@ class Feedback(models.Model):
             ),
             models.Index(fields=["section", "-created_at"], name="fb_section_created"),
             models.Index(queue_rank(), F("created_at").desc(), F("id").desc(), name="fb_queue"),
+            # The queue's presets: "needs a resolution", "mine" and "overdue" (oldest first).
+            models.Index(
+                fields=["status", "resolution", "-created_at", "-id"], name="fb_status_res_created"
+            ),
+            models.Index(fields=["claimed_by", "-created_at", "-id"], name="fb_claimed_created"),
+            models.Index(
+                fields=["created_at", "id"],
+                name="fb_open_work_created",
+                condition=models.Q(status="pending")
+                | models.Q(status="approved", resolution="open"),
+            ),
         ]
         constraints = [
             models.CheckConstraint(
