@@ -285,3 +285,33 @@ class ContactAddress(models.Model):
             return None
         email = data.get("e") if isinstance(data, dict) else None
         return email if isinstance(email, str) and email else None
+
+
+class ReplyTemplate(models.Model):
+    """A canned public reply editors pick on the change form (editable in the admin)."""
+
+    kind = models.CharField(
+        max_length=20,
+        choices=Feedback.Kind.choices,
+        blank=True,
+        help_text="Offered for feedback of this kind; empty: for every kind",
+    )
+    resolution = models.CharField(
+        max_length=10,
+        choices=[c for c in Feedback.Resolution.choices if c[0] != "open"],
+        blank=True,
+        help_text="Also set this resolution when the template is chosen (optional)",
+    )
+    title = models.CharField(max_length=80)
+    text = models.TextField(max_length=5000)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "title"]
+
+    def __str__(self):
+        return self.title
+
+    @classmethod
+    def for_kind(cls, kind):
+        return cls.objects.filter(models.Q(kind=kind) | models.Q(kind=""))

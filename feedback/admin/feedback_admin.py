@@ -6,6 +6,7 @@ an index, a capped result count, cached status counts, a date drill-down without
 scans (templatetags/feedback_admin.py), and no per-row queries (rows.py builds the rows).
 """
 
+import copy
 import datetime
 from urllib.parse import urlencode
 
@@ -13,24 +14,27 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Count, Q
-from django.http import HttpResponseBadRequest, HttpResponseRedirect
+from django.http import HttpResponseBadRequest, HttpResponseRedirect, QueryDict
 from django.template.response import TemplateResponse
 from django.urls import get_script_prefix, path, reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.functional import cached_property
-from django.utils.html import format_html, format_html_join
+from django.utils.html import escape, format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
 from django.utils.text import smart_split, unescape_string_literal
 from django.views.decorators.http import require_POST
 from simple_history.admin import SimpleHistoryAdmin
 
-from feedback import services
+from feedback import notifications, services
 from feedback.admin import columns
-from feedback.admin.diff import page_changes
+from feedback.admin.diff import page_changes, section_versions
 from feedback.admin.export import csv_response
 from feedback.admin.filters import (
     CategoryFilter,
@@ -41,27 +45,33 @@ from feedback.admin.filters import (
     SubmitterFilter,
 )
 from feedback.admin.rows import FeedbackChangeList, PageUrls, truncate_chars
-from feedback.models import Feedback, due_cutoff, due_days, open_work_q
+from feedback.models import Feedback, ReplyTemplate, due_cutoff, due_days, open_work_q
 from mitigations.models import Mitigation
 from portal.lib import access
 from portal.lib.admin_safety import SafeChangelistMixin
 
+User = get_user_model()
 STATUS_COUNTS_KEY = "feedback:admin:status-counts"
 STATUS_COUNTS_SECONDS = 30
 COUNT_CAP = 10_000
+NEXT_WINDOW = 500  # "save and next" looks this far down the queue for the current item
 
 # The change form's fields (all read-only but the moderation decision).
-FEEDBACK_FIELDS = [
-    "page_link",
-    "page_version",
-    "section",
-    "kind",
-    "proposed_category",
-    "comment",
-    "created_at",
-]
+# The change form, decision first: what was said and about what, the section then and now,
+# the decision; the rest folded at the end.
+FEEDBACK_FIELDS = ["about", "comment_full", "section_then_now"]
+DECISION_FIELDS = ["status", "resolution", "reply_templates", "public_reply", "mail_preview"]
+HANDLING_FIELDS = ["claimed_by", "duplicate_of_link", "seen"]
 SUBMITTER_FIELDS = ["user", "by_reviewer", "name", "contact_email", "contact_consent"]
-DECISION_FIELDS = ["status", "resolution", "public_reply"]
+DETAIL_FIELDS = [
+    "page_version_display",
+    "created_at",
+    "moderated_by",
+    "moderated_at",
+    "ip_hash",
+    "submission_id",
+    "page_diff",
+]
 
 
 # --- Large-table helpers -------------------------------------------------------------------
@@ -144,8 +154,9 @@ _PAST = {
 
 def _stale_message(item):
     """What an editor is told when the item changed under their form."""
-    item = Feedback.objects.select_related("moderated_by", "claimed_by").get(pk=item.pk)
-    who = item.moderated_by.get_username() if item.moderated_by else "someone"
+    item = Feedback.objects.get(pk=item.pk)
+    last = item.history.select_related("history_user").order_by("-history_id").first()
+    who = last.history_user.get_username() if last and last.history_user else "someone"
     when = timezone.localtime(item.updated_at).strftime("%H:%M:%S")
     return (
         f"Feedback #{item.pk} was changed by {who} at {when} since you opened it "
@@ -166,6 +177,52 @@ class ReplyForm(forms.Form):
         help_text="Shown on the tracking page, in the reviewers' thread and in the email to "
         "submitters who asked to be contacted. Leave empty to keep any existing reply.",
     )
+
+
+class FeedbackChangeForm(forms.ModelForm):
+    """The decision, with an optimistic check: `seen` is when the item last changed as the
+    form was made; saving over a newer change is refused with a clear message."""
+
+    seen = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    class Meta:
+        model = Feedback
+        fields = ["status", "resolution", "public_reply", "claimed_by"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and not self.is_bound:
+            self.initial["seen"] = columns.version_of(self.instance)
+        if "claimed_by" in self.fields:
+            editors = User.objects.filter(
+                Q(groups__name=access.group_name(access.EDITOR)) | Q(is_superuser=True),
+                is_active=True,
+            ).distinct()
+            self.fields["claimed_by"].queryset = editors.order_by("username")
+            self.fields["claimed_by"].label = "Claimed by (who handles it)"
+
+    def clean_seen(self):
+        value = self.cleaned_data.get("seen") or ""
+        if not value:
+            return None
+        try:
+            seen = datetime.datetime.fromisoformat(value)
+        except ValueError:
+            seen = None
+        if seen is None or seen.tzinfo is None:
+            raise forms.ValidationError("The form was damaged: open the item again.")
+        return seen
+
+    def clean(self):
+        cleaned = super().clean()
+        seen = cleaned.get("seen")
+        if self.instance.pk and seen is not None:
+            current = Feedback.objects.filter(pk=self.instance.pk).values_list(
+                "updated_at", flat=True
+            )
+            if current and current[0] != seen:
+                raise forms.ValidationError(_stale_message(self.instance))
+        return cleaned
 
 
 class MergeForm(forms.Form):
@@ -245,19 +302,23 @@ class FeedbackAdmin(SafeChangelistMixin, SimpleHistoryAdmin):
         "export_csv",
     ]
     change_list_template = "admin/feedback/feedback/change_list.html"
+    form = FeedbackChangeForm
+    change_form_template = "admin/feedback/feedback/change_form.html"
     fieldsets = [
         ("Feedback", {"fields": FEEDBACK_FIELDS}),
-        ("Submitted by", {"fields": SUBMITTER_FIELDS}),
-        ("Moderation", {"fields": [*DECISION_FIELDS, "moderated_by", "moderated_at"]}),
-        ("The page since this feedback", {"fields": ["page_diff"]}),
+        ("Decision", {"fields": DECISION_FIELDS}),
+        ("Handling", {"fields": HANDLING_FIELDS}),
+        ("Submitted by", {"fields": SUBMITTER_FIELDS, "classes": ["collapse"]}),
+        ("Details", {"fields": DETAIL_FIELDS, "classes": ["collapse"]}),
     ]
-    # All but the decision: that is taken through services.moderate (save_model).
+    # All but the decision and the claim: taken through the services (save_model).
     readonly_fields = [
         *FEEDBACK_FIELDS,
+        "reply_templates",
+        "mail_preview",
+        "duplicate_of_link",
         *SUBMITTER_FIELDS,
-        "moderated_by",
-        "moderated_at",
-        "page_diff",
+        *DETAIL_FIELDS,
     ]
 
     class Media:
@@ -386,7 +447,138 @@ class FeedbackAdmin(SafeChangelistMixin, SimpleHistoryAdmin):
             return f"{obj.user.email} (account)"
         return "—"
 
-    @admin.display(description="Changes to the page since this version")
+    # --- the change form's read-only parts ------------------------------------------------
+
+    @admin.display(description="About")
+    def about(self, obj):
+        page = PageUrls().link(obj) if obj.mitigation_id else "General feedback"
+        proposed = (
+            format_html(
+                " · proposes <strong>{} {}</strong>",
+                obj.proposed_category.code,
+                obj.proposed_category.name,
+            )
+            if obj.proposed_category_id
+            else ""
+        )
+        return format_html(
+            "{} · <strong>{}</strong> · {}{}<br>{} · {} ago{}",
+            page,
+            obj.get_section_display(),
+            obj.get_kind_display(),
+            proposed,
+            columns.who_html(obj),
+            columns.age_text(timezone.now() - obj.created_at),
+            format_html(" · written against the page of {}", self._version_date(obj))
+            if obj.page_version
+            else "",
+        )
+
+    @admin.display(description="Comment")
+    def comment_full(self, obj):
+        return format_html('<div class="fb-comment-full">{}</div>', obj.comment)
+
+    @admin.display(description="The section then and now")
+    def section_then_now(self, obj):
+        rows = section_versions(obj)
+        if rows is None:
+            return "No page version to compare with for this part of the page."
+        if not rows:
+            return "This part of the page has not changed since the feedback was written."
+        return format_html(
+            '<p><span class="fb-badge fb-outdated">page changed since</span> '
+            "the version of {}: possibly outdated.</p>{}",
+            self._version_date(obj),
+            format_html_join(
+                "",
+                '<div class="fb-then-now"><h4>{}</h4>'
+                '<div class="fb-then"><h5>Written against</h5><div>{}</div></div>'
+                '<div class="fb-now"><h5>Now</h5><div>{}</div></div>'
+                '<div class="fb-diff-cell diff feedback-diff"><h5>Changes</h5><div>{}</div></div>'
+                "</div>",
+                rows,
+            ),
+        )
+
+    def _version_date(self, obj):
+        version = (
+            Mitigation.history.filter(history_id=obj.page_version)
+            .values("history_date", "id")
+            .first()
+        )
+        if version is None:
+            return "an unknown version"
+        when = formats.date_format(timezone.localtime(version["history_date"]), "j M Y, H:i")
+        url = reverse(
+            "admin:mitigations_mitigation_simple_history",
+            args=[version["id"], obj.page_version],
+        )
+        return format_html('<a href="{}">{}</a>', url, when)
+
+    @admin.display(description="Page version")
+    def page_version_display(self, obj):
+        if not obj.page_version:
+            return "—"
+        return format_html("{} (history id {})", self._version_date(obj), obj.page_version)
+
+    @admin.display(description="Reply templates")
+    def reply_templates(self, obj):
+        templates = list(ReplyTemplate.for_kind(obj.kind))
+        if not templates:
+            return "None for this kind yet (add some under Reply templates)."
+        return format_html(
+            '<div class="fb-templates">{}</div>',
+            format_html_join(
+                " ",
+                '<button type="button" class="button" data-reply-template="{}"'
+                ' data-resolution="{}">{}</button>',
+                ((t.text, t.resolution, t.title) for t in templates),
+            ),
+        )
+
+    @admin.display(description="The submitter's email")
+    def mail_preview(self, obj):
+        address = notifications.submitter_address(obj)
+        if not address:
+            return "The submitter is not emailed (no address, or they did not ask to be)."
+        marker = "\x00reply\x00"
+        shown = Feedback(
+            pk=obj.pk,
+            token=obj.token,
+            name=obj.name,
+            user=obj.user,
+            mitigation=obj.mitigation,
+            resolution=obj.resolution if obj.resolution != "open" else "addressed",
+            public_reply=marker,
+        )
+        subject, body = notifications.submitter_mail(shown)
+        body = escape(body).replace(
+            escape(marker),
+            f'<span id="fb-mail-reply">{escape(obj.public_reply or "(no reply)")}</span>',
+        )
+        return format_html(
+            '<div class="fb-mail">To: {}<br>Subject: {}<pre>{}</pre></div>'
+            '<p class="help">Sent when the item is marked addressed or declined.</p>',
+            address,
+            subject,
+            mark_safe(body),  # noqa: S308 - escaped above
+        )
+
+    @admin.display(description="Duplicate of")
+    def duplicate_of_link(self, obj):
+        if obj.duplicate_of_id:
+            url = reverse("admin:feedback_feedback_change", args=[obj.duplicate_of_id])
+            return format_html(
+                '<a href="{}">#{}</a>: answered with it (its resolution and reply apply here).',
+                url,
+                obj.duplicate_of_id,
+            )
+        count = obj.duplicates.count()
+        if count:
+            return f"{count} item{'s' if count != 1 else ''} merged into this one share its answer."
+        return "—"
+
+    @admin.display(description="Changes to the whole page since this version")
     def page_diff(self, obj):
         changes = page_changes(obj)
         if changes is None:
@@ -642,14 +834,78 @@ class FeedbackAdmin(SafeChangelistMixin, SimpleHistoryAdmin):
         return TemplateResponse(request, "admin/feedback/feedback/reply_action.html", context)
 
     def save_model(self, request, obj, form, change):
-        """Edits of the change form are moderation too: route them through the service."""
-        services.moderate(
-            [obj.pk],
-            request.user,
-            status=obj.status,
-            resolution=obj.resolution,
-            reply=obj.public_reply,
-            site_url=request.build_absolute_uri("/"),
-        )
+        """Edits of the change form are moderation too: route them through the services,
+        refusing (with a message, nothing changed) when the item changed since the form."""
+        seen = form.cleaned_data.get("seen")
+        wanted = self._next_filters(request)
+        if wanted is not None:
+            # The next item as the editor saw the list, before this decision moves this one.
+            request._feedback_next = (wanted, self._next_item(request, wanted, obj))
+        try:
+            with transaction.atomic():
+                if "claimed_by" in form.changed_data:
+                    services.claim([obj.pk], request.user, to=obj.claimed_by, unchanged_since=seen)
+                    seen = None  # claiming changed it: the check was made
+                services.moderate(
+                    [obj.pk],
+                    request.user,
+                    status=obj.status,
+                    resolution=obj.resolution,
+                    reply=obj.public_reply,
+                    site_url=request.build_absolute_uri("/"),
+                    unchanged_since=seen,
+                )
+        except services.StaleDecision as stale:
+            self.message_user(request, _stale_message(stale.item), messages.ERROR)
+            request._feedback_stale = True
         forget_counts(request.user)
         obj.refresh_from_db()
+
+    def save_related(self, request, form, formsets, change):
+        """Nothing related is edited here (and save_model saved through the services)."""
+
+    def log_change(self, request, obj, message):
+        if getattr(request, "_feedback_stale", False):
+            return None
+        return super().log_change(request, obj, message)
+
+    def response_change(self, request, obj):
+        """ "Save and next pending" / "Save and next in this filter" open the next item."""
+        if getattr(request, "_feedback_stale", False):
+            return HttpResponseRedirect(request.get_full_path())
+        if not hasattr(request, "_feedback_next"):
+            return super().response_change(request, obj)
+        wanted, following = request._feedback_next
+        self.message_user(request, f"Feedback #{obj.pk} saved.", messages.SUCCESS)
+        preserved = {"_changelist_filters": wanted.urlencode()} if wanted else {}
+        if following is None:
+            self.message_user(request, "Nothing left in this list.", messages.INFO)
+            url = reverse("admin:feedback_feedback_changelist")
+            return HttpResponseRedirect(f"{url}?{wanted.urlencode()}" if wanted else url)
+        url = reverse("admin:feedback_feedback_change", args=[following])
+        return HttpResponseRedirect(f"{url}?{urlencode(preserved)}" if preserved else url)
+
+    def _next_filters(self, request):
+        """The list "save and next" walks: pending, or the one the editor came from."""
+        if "_save_next_pending" in request.POST:
+            return QueryDict("status__exact=pending")
+        if "_save_next_filter" in request.POST:
+            return QueryDict(request.GET.get("_changelist_filters", ""))
+        return None
+
+    def _next_item(self, request, filters, obj):
+        """The id of the item after `obj` in the queue with these filters (the first one if
+        `obj` left it), or None. Reads at most NEXT_WINDOW ids in the queue's order."""
+        listing = copy.copy(request)
+        listing.GET = filters
+        listing.method = "GET"
+        listing.POST = QueryDict()
+        try:
+            changelist = self.get_changelist_instance(listing)
+        except (IncorrectLookupParameters, PermissionDenied):
+            return None
+        ids = list(changelist.get_queryset(listing).values_list("pk", flat=True)[:NEXT_WINDOW])
+        if obj.pk in ids:
+            after = ids[ids.index(obj.pk) + 1 :]
+            return after[0] if after else None
+        return ids[0] if ids else None

@@ -46,6 +46,7 @@ ROLES: dict[str, list[str]] = {
         "feedback.view_feedback",
         "feedback.change_feedback",
         "feedback.delete_feedback",
+        *(f"feedback.{p}_replytemplate" for p in _MODEL_PERMS),
         # the sign-in log and lockouts (django-axes)
         "axes.view_accessattempt",
         "axes.delete_accessattempt",

@@ -216,6 +216,11 @@
     Array.prototype.forEach.call(document.querySelectorAll("button[data-reply-template]"), function (button) {
       button.addEventListener("click", function () {
         reply.value = button.getAttribute("data-reply-template");
+        var resolution = document.getElementById("id_resolution");
+        var wanted = button.getAttribute("data-resolution");
+        if (resolution && wanted) {
+          resolution.value = wanted;
+        }
         reply.focus();
         update();
       });
