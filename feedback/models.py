@@ -163,10 +163,17 @@ class Feedback(models.Model):
         related_name="duplicates",
         help_text="Answered together with this item: its resolution and reply apply here too",
     )
+    page_changed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When its section of the page changed since the version it was written "
+        "against (possibly outdated; feedback/outdated.py)",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    history = HistoricalRecords(excluded_fields=["updated_at", "ip_hash"])
+    history = HistoricalRecords(excluded_fields=["updated_at", "ip_hash", "page_changed_at"])
     objects = FeedbackQuerySet.as_manager()
 
     QUEUE_ORDERING = (queue_rank().asc(), F("created_at").desc(), F("id").desc())
@@ -195,6 +202,12 @@ class Feedback(models.Model):
                 fields=["status", "resolution", "-created_at", "-id"], name="fb_status_res_created"
             ),
             models.Index(fields=["claimed_by", "-created_at", "-id"], name="fb_claimed_created"),
+            models.Index(
+                F("created_at").desc(),
+                F("id").desc(),
+                name="fb_page_changed_created",
+                condition=models.Q(page_changed_at__isnull=False),
+            ),
             models.Index(
                 fields=["created_at", "id"],
                 name="fb_open_work_created",

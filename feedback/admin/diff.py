@@ -7,10 +7,10 @@ feedback was written against (its history id) compared with the page today.
 import difflib
 import re
 
-from django.db.models import Exists, OuterRef, Q
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
+from feedback.outdated import SECTION_FIELDS
 from mitigations.models import Mitigation, TaxonomyCategory
 
 DIFF_FIELDS = [
@@ -22,13 +22,6 @@ DIFF_FIELDS = [
     ("category_id", "Category"),
     ("status", "Status"),
 ]
-# The page fields each section of the feedback form is about ("possibly outdated": one of
-# them changed since the version the feedback was written against).
-SECTION_FIELDS = {
-    "definition": ["name", "definition"],
-    "additional_information": ["additional_information"],
-    "reasoning": ["reasoning", "classified_by", "category_id"],
-}
 _TOKENS = re.compile(r"\s+|\w+|[^\w\s]")
 
 
@@ -72,55 +65,6 @@ def page_changes(item):
         if before != after:
             changes.append((label, word_diff(str(before or ""), str(after or ""))))
     return changes
-
-
-def _versions():
-    return Mitigation.history.model.objects
-
-
-def outdated_q():
-    """Feedback whose section of the page changed since the version it was written against."""
-    condition = Q(pk__in=[])
-    for section, fields in SECTION_FIELDS.items():
-        differs = Q(pk__in=[])
-        for field in fields:
-            differs |= ~Q(**{field: OuterRef(f"mitigation__{field}")})
-        version = _versions().filter(Q(history_id=OuterRef("page_version")) & differs)
-        condition |= Q(section=section) & Exists(version)
-    return condition
-
-
-def mark_outdated(items):
-    """Set `outdated` on each item (one query for all): its section changed since."""
-    wanted = {
-        item.page_version
-        for item in items
-        if item.page_version and item.mitigation_id and item.section in SECTION_FIELDS
-    }
-    old, now = {}, {}
-    if wanted:
-        # The list defers the page's long texts: both sides are read here, in two queries.
-        columns = sorted({f for fields in SECTION_FIELDS.values() for f in fields})
-        old = {
-            row["history_id"]: row
-            for row in _versions()
-            .filter(history_id__in=wanted)
-            .values("history_id", "id", *columns)
-        }
-        pages = {row["id"] for row in old.values()}
-        now = {
-            row["id"]: row for row in Mitigation.objects.filter(pk__in=pages).values("id", *columns)
-        }
-    for item in items:
-        version = old.get(item.page_version) if item.section in SECTION_FIELDS else None
-        current = now.get(item.mitigation_id)
-        item.outdated = bool(
-            version
-            and current
-            and version["id"] == item.mitigation_id
-            and any(version[f] != current[f] for f in SECTION_FIELDS[item.section])
-        )
-    return items
 
 
 def section_versions(item):

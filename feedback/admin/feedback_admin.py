@@ -624,6 +624,8 @@ class FeedbackAdmin(SafeChangelistMixin, SimpleHistoryAdmin):
             return ["-created_at", "-id"]
         if request.GET.get("claimed") == "me":
             return ["-created_at", "-id"]  # fb_claimed_created
+        if request.GET.get("outdated") == "yes":
+            return ["-created_at", "-id"]  # fb_page_changed_created
         return super().get_ordering(request)
 
     def presets(self, request):

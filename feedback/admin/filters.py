@@ -13,7 +13,6 @@ from django.db import connections
 from django.db.models import BooleanField, F, Field, Func, Value
 from django.utils.translation import gettext
 
-from feedback.admin.diff import outdated_q
 from feedback.admin.rows import filter_choice_html
 from feedback.models import due_cutoff, open_work_q
 from mitigations.models import Mitigation, TaxonomyCategory
@@ -215,5 +214,5 @@ class OutdatedFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == "yes":
-            return queryset.filter(outdated_q())
+            return queryset.filter(page_changed_at__isnull=False)
         return queryset

@@ -35,8 +35,6 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator, add_truncation_text, calculate_truncate_chars_length
 from django.utils.translation import gettext, pgettext
 
-from feedback.admin.diff import mark_outdated
-
 _PK = "0fastpk0"  # stands for the pk in a change URL reversed once per page
 _SLUG = "0fastslug0"  # stands for the slug in a page URL reversed once per page
 _PLAIN_SLUG = re.compile(r"[-a-zA-Z0-9_]+")
@@ -125,8 +123,6 @@ class FeedbackChangeList(ChangeList):
             super().get_results(request)
         finally:
             self.queryset = queryset
-        # "page changed since" on the rows: one query for the page versions of the page.
-        self.result_list = mark_outdated(list(self.result_list))
 
     def results_table(self):
         """The result table (Django's change_list_results template), or None if unsupported."""
