@@ -17,7 +17,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from simple_history.admin import SimpleHistoryAdmin
 
-from mitigations import importer
+from mitigations import importer, release
 from mitigations.dataset import LIST_SEPARATOR
 from mitigations.models import (
     TAXONOMY_CODE,
@@ -116,11 +116,12 @@ class SourceDocumentAdmin(admin.ModelAdmin):
 
 
 class FigureInline(admin.TabularInline):
+    # Status columns first: what a reader may see is the first thing an editor checks.
     model = Figure
     extra = 0
     fields = (
-        "position", "key", "label", "value", "unit", "risk_area", "sample_size",
-        "preliminary", "embargo_until",
+        "preliminary", "embargo_until", "key", "label", "value", "unit", "risk_area",
+        "sample_size", "position",
     )  # fmt: skip
     ordering = ("position", "key")
     show_change_link = True
@@ -152,6 +153,8 @@ class MitigationAdmin(
     list_display_links = ("code", "name")
     list_filter = (
         "status",
+        release.PageEmbargoFilter,
+        release.PagePreliminaryFilter,
         "classified_by",
         ("category", admin.RelatedOnlyFieldListFilter),
         "lifecycle_primary",
@@ -200,6 +203,16 @@ class MitigationAdmin(
     inlines = [FigureInline]
     history_list_display = ["status"]
     change_list_template = "admin/mitigations/mitigation/change_list.html"
+    actions = [
+        release.publish,
+        release.mark_polishing,
+        release.lift_embargo_now,
+        release.mark_final,
+        release.set_embargo_date,
+    ]
+
+    class Media:
+        css = {"all": ["css/catalogue_admin.css"]}
 
     def get_queryset(self, request):
         return access.visible_mitigations(super().get_queryset(request), request.user)
@@ -250,10 +263,12 @@ class MitigationAdmin(
 @admin.register(Figure)
 class FigureAdmin(SafeAutocompleteMixin, PolicyHistoryMixin, SimpleHistoryAdmin):
     list_display = (
-        "mitigation", "key", "label", "value", "unit", "risk_area", "sample_size",
-        "preliminary", "embargo_until",
+        "preliminary", "embargo_until", "mitigation", "key", "label", "value", "unit",
+        "risk_area", "sample_size",
     )  # fmt: skip
-    list_filter = ("preliminary", "embargo_until", "risk_area", "mitigation__status")
+    list_display_links = ("mitigation", "key")
+    list_filter = ("preliminary", release.EmbargoFilter, "risk_area", "mitigation__status")
+    actions = [release.lift_embargo_now, release.mark_final, release.set_embargo_date]
     list_select_related = ("mitigation",)
     search_fields = ("mitigation__code", "key", "label", "risk_area")
     autocomplete_fields = ("mitigation",)

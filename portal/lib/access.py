@@ -138,9 +138,14 @@ def mitigation_is_visible(mitigation, user) -> bool:
 # --- Figures -------------------------------------------------------------------------------
 
 
+def embargoed_q(now=None) -> Q:
+    """Figures still under embargo at `now` (the embargo lifts at the start of its day)."""
+    return Q(embargo_until__gt=today(now))
+
+
 def restricted_q(now=None) -> Q:
     """Figures that are preliminary or still under embargo at `now`."""
-    return Q(preliminary=True) | Q(embargo_until__gt=today(now))
+    return Q(preliminary=True) | embargoed_q(now)
 
 
 def figure_is_restricted(figure, now=None) -> bool:
