@@ -192,10 +192,12 @@ class DueFilter(admin.SimpleListFilter):
     parameter_name = "due"
 
     def lookups(self, request, model_admin):
-        return [("overdue", "Overdue"), ("on_time", "Open, not yet due")]
+        return [("open", "All open"), ("overdue", "Overdue"), ("on_time", "Open, not yet due")]
 
     def queryset(self, request, queryset):
         match self.value():
+            case "open":
+                return queryset.filter(open_work_q())
             case "overdue":
                 return queryset.filter(open_work_q(), created_at__lt=due_cutoff())
             case "on_time":

@@ -4,7 +4,7 @@ from django.urls import path
 from portal.accounts import views
 
 urlpatterns = [
-    path("signin/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("signin/", views.SignInView.as_view(), name="login"),
     path("signout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path(

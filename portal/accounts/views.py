@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -24,6 +25,24 @@ class TokenForm(forms.Form):
         choices=[(d, f"{d} days") for d in tokens.LIFETIMES_DAYS],
         initial=90,
     )
+
+
+class SignInView(auth_views.LoginView):
+    """Django's sign-in; editors without a page to go back to land on the moderation queue,
+    told how much is pending."""
+
+    redirect_authenticated_user = True
+
+    def get_default_redirect_url(self):
+        user = self.request.user
+        if not access.can_moderate(user):
+            return super().get_default_redirect_url()
+        pending = Feedback.objects.pending().count()
+        messages.info(
+            self.request,
+            f"{pending} feedback item{'s' if pending != 1 else ''} pending.",
+        )
+        return reverse("admin:feedback_feedback_changelist") + "?status__exact=pending"
 
 
 def _account_page(request, *, token_form=None, new_token=None, status=200):
