@@ -5,7 +5,7 @@ a page changes, its feedback whose section's fields differ from that version get
 `page_changed_at`; when the change is undone the mark goes again. Kept on the row so that
 the queue filters on it through an index instead of comparing page versions of a million
 rows. Refreshed for a page on every new history record of it (admin saves send
-simple_history's signal); bulk writers that skip the signal call `refresh_pages` themselves.
+simple_history's signal) and for the pages an import updated (mitigations.signals).
 """
 
 from django.db.models import Exists, OuterRef, Q
@@ -14,6 +14,7 @@ from simple_history.signals import post_create_historical_record
 
 from feedback.models import Feedback
 from mitigations.models import Mitigation
+from mitigations.signals import pages_changed
 
 # The page fields each section of the feedback form is about.
 SECTION_FIELDS = {
@@ -61,9 +62,14 @@ def _page_changed(sender, instance, history_instance, **kwargs):
         refresh_pages([instance.pk])
 
 
+def _pages_imported(sender, pks, **kwargs):
+    refresh_pages(pks)
+
+
 def connect():
     post_create_historical_record.connect(
         _page_changed,
         sender=Mitigation.history.model,
         dispatch_uid="feedback-outdated",
     )
+    pages_changed.connect(_pages_imported, sender=Mitigation, dispatch_uid="feedback-imported")

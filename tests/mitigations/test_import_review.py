@@ -3,6 +3,7 @@ checked files imported later by a signed token, spreadsheet-style problems."""
 
 import csv
 import io
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from mitigations import import_review
 from mitigations.importer import Problem, import_dataset
 from mitigations.models import Figure, Mitigation, StagedImport
-from tests.factories import UserFactory
+from tests.factories import FeedbackFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -163,3 +164,24 @@ def test_spreadsheet_problem_wording():
     assert (seen, line) == ("Sheet figures, row 7, column value: bad", "figures.csv:7:value")
     seen, _ = import_review.spreadsheet_problem(Problem("data.json[figures]", 3, "-", "bad"))
     assert seen == "Sheet figures, item 3: bad"
+
+
+def test_an_import_marks_feedback_on_changed_sections_outdated(
+    imported, editor, django_capture_on_commit_callbacks
+):
+    version = imported.history.latest().history_id
+    about_definition = FeedbackFactory(
+        mitigation=imported, page_version=version, section="definition"
+    )
+    about_reasoning = FeedbackFactory(
+        mitigation=imported, page_version=version, section="reasoning"
+    )
+    workdir = Path(tempfile.mkdtemp())
+    for upload in demo_files(change_first):
+        (workdir / upload.name).write_bytes(upload.read())
+    with django_capture_on_commit_callbacks(execute=True):
+        import_dataset(workdir, user=editor)
+    about_definition.refresh_from_db()
+    about_reasoning.refresh_from_db()
+    assert about_definition.page_changed_at is not None  # the name changed
+    assert about_reasoning.page_changed_at is None
