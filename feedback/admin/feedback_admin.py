@@ -8,6 +8,7 @@ scans (templatetags/feedback_admin.py), and no per-row queries (rows.py builds t
 
 import copy
 import datetime
+import secrets
 from urllib.parse import urlencode
 
 from django import forms
@@ -539,9 +540,14 @@ class FeedbackAdmin(SafeChangelistMixin, SimpleHistoryAdmin):
     @admin.display(description="The submitter's email")
     def mail_preview(self, obj):
         address = notifications.submitter_address(obj)
+        if not address and obj.email and obj.contact_consent:
+            return (
+                "The submitter's address is not confirmed yet: no mail is sent until they "
+                "confirm it."
+            )
         if not address:
             return "The submitter is not emailed (no address, or they did not ask to be)."
-        marker = "\x00reply\x00"
+        marker = f"fbreply{secrets.token_hex(8)}"  # letters only: the mail quotes the reply
         shown = Feedback(
             pk=obj.pk,
             token=obj.token,
@@ -552,9 +558,11 @@ class FeedbackAdmin(SafeChangelistMixin, SimpleHistoryAdmin):
             public_reply=marker,
         )
         subject, body = notifications.submitter_mail(shown)
+        # The mail quotes each line of the reply with "> " (the marker is on the first).
+        quoted_reply = "\n> ".join((obj.public_reply or "(no reply)").splitlines())
         body = escape(body).replace(
             escape(marker),
-            f'<span id="fb-mail-reply">{escape(obj.public_reply or "(no reply)")}</span>',
+            f'<span id="fb-mail-reply">{escape(quoted_reply)}</span>',
         )
         return format_html(
             '<div class="fb-mail">To: {}<br>Subject: {}<pre>{}</pre></div>'

@@ -8,6 +8,6 @@ from portal.migrations._roles import sync
 class Migration(migrations.Migration):
     dependencies = [
         ("portal", "0002_roles_axes"),
-        ("feedback", "0006_reply_templates"),
+        ("feedback", "0007_reply_templates"),
     ]
     operations = [migrations.RunPython(sync, migrations.RunPython.noop)]

@@ -210,7 +210,8 @@
     var preview = document.getElementById("fb-mail-reply");
     function update() {
       if (preview) {
-        preview.textContent = reply.value.trim() || "(no reply)";
+        // The mail quotes each line of the reply with "> ".
+        preview.textContent = (reply.value.trim() || "(no reply)").split(/\r?\n/).join("\n> ");
       }
     }
     Array.prototype.forEach.call(document.querySelectorAll("button[data-reply-template]"), function (button) {

@@ -4,10 +4,11 @@ preview, and the stale-form check."""
 import re
 
 import pytest
+from django.utils import timezone
 
 from feedback import services
 from feedback.admin import columns
-from feedback.models import Feedback, ReplyTemplate
+from feedback.models import ContactAddress, Feedback, ReplyTemplate
 from tests.factories import FeedbackFactory, MitigationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -151,6 +152,9 @@ def test_reviewers_cannot_edit_reply_templates(reviewer_client):
 
 
 def test_mail_preview_shows_what_the_submitter_gets(editor_client):
+    unconfirmed = FeedbackFactory(email="bo@example.org", contact_consent=True)
+    assert "is not confirmed yet" in editor_client.get(change_url(unconfirmed)).text
+    ContactAddress.objects.create(email="ann@example.org", confirmed_at=timezone.now())
     item = FeedbackFactory(
         email="ann@example.org", contact_consent=True, name="Ann", public_reply="<b>Fixed</b>"
     )

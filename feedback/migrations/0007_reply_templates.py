@@ -42,7 +42,7 @@ def add_starters(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("feedback", "0005_editor_queue")]
+    dependencies = [("feedback", "0006_editor_queue")]
 
     operations = [
         migrations.CreateModel(

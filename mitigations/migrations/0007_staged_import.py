@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('mitigations', '0004_search_vector_inline'),
+        ('mitigations', '0006_public_updated_at'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -33,7 +33,7 @@ def mark_existing(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('feedback', '0006_reply_templates'),
+        ('feedback', '0007_reply_templates'),
         ('mitigations', '0004_search_vector_inline'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("feedback", "0004_status_kind_index"),
+        ("feedback", "0005_contact_address"),
         ("mitigations", "0004_search_vector_inline"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
