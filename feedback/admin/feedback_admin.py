@@ -22,6 +22,7 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Count, Q
 from django.http import HttpResponseBadRequest, HttpResponseRedirect, QueryDict
+from django.template.defaultfilters import linebreaksbr
 from django.template.response import TemplateResponse
 from django.urls import get_script_prefix, path, reverse
 from django.utils import formats, timezone
@@ -477,7 +478,10 @@ class FeedbackAdmin(SafeChangelistMixin, SimpleHistoryAdmin):
 
     @admin.display(description="Comment")
     def comment_full(self, obj):
-        return format_html('<div class="fb-comment-full">{}</div>', obj.comment)
+        # As Django shows a read-only text field: escaped, line breaks kept.
+        return format_html(
+            '<div class="fb-comment-full">{}</div>', linebreaksbr(obj.comment.strip() or "-")
+        )
 
     @admin.display(description="The section then and now")
     def section_then_now(self, obj):

@@ -199,6 +199,7 @@
     } else if (message) {
       say(message.textContent.trim());
     }
+    document.documentElement.setAttribute("data-fb-queue", "ready");
   }
 
   // The change form: reply templates fill the reply; the mail preview follows it.

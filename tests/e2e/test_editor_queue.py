@@ -40,6 +40,7 @@ def test_fifty_decisions_by_keyboard_alone(web):
     page = web.page(width=WIDTH, height=900)
     sign_in_admin(page, "/admin/feedback/feedback/%3Fstatus__exact%3Dpending")
     expect(page.locator("#result_list")).to_be_visible()
+    expect(page.locator("html[data-fb-queue=ready]")).to_have_count(1)  # shortcuts bound
     # Help is one key away, and announced.
     page.keyboard.press("?")
     expect(page.locator("#fb-help")).to_be_visible()
@@ -66,6 +67,7 @@ def test_fifty_decisions_by_keyboard_alone(web):
             page.keyboard.press(key)
         decided[pk] = KEYS[key]
         expect(page.locator(".messagelist")).to_contain_text(f"Feedback #{pk}")
+        expect(page.locator("html[data-fb-queue=ready]")).to_have_count(1)
     seconds = time.monotonic() - started
     print(
         f"\n{DECISIONS} decisions by keyboard in {seconds:.1f} s ({seconds / DECISIONS:.2f} s each)"
