@@ -32,8 +32,9 @@ def feedback_section(context, mitigation):
 def editor_tools(context, mitigation):
     """For editors only: "Edit in admin" and the page's open feedback, counted now.
 
-    Never part of a cached rendering: editors' pages are not cached (page_cache._cacheable),
-    and a rendering made for the cache shows nothing here whoever triggered it."""
+    Never part of a cached rendering: signed-in users' pages are not cached
+    (page_cache._cacheable), and a rendering made for the cache shows nothing here whoever
+    triggered it."""
     request = context.get("request")
     if (
         request is None
