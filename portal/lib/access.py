@@ -46,6 +46,7 @@ ROLES: dict[str, list[str]] = {
         "feedback.view_feedback",
         "feedback.change_feedback",
         "feedback.delete_feedback",
+        *(f"feedback.{p}_replytemplate" for p in _MODEL_PERMS),
         # the sign-in log and lockouts (django-axes)
         "axes.view_accessattempt",
         "axes.delete_accessattempt",
@@ -187,9 +188,14 @@ def mitigation_is_visible(mitigation, user) -> bool:
 # --- Figures -------------------------------------------------------------------------------
 
 
+def embargoed_q(now=None) -> Q:
+    """Figures still under embargo at `now` (the embargo lifts at the start of its day)."""
+    return Q(embargo_until__gt=today(now))
+
+
 def restricted_q(now=None) -> Q:
     """Figures that are preliminary or still under embargo at `now`."""
-    return Q(preliminary=True) | Q(embargo_until__gt=today(now))
+    return Q(preliminary=True) | embargoed_q(now)
 
 
 def figure_is_restricted(figure, now=None) -> bool:
