@@ -7,7 +7,7 @@ from portal.migrations._roles import sync
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("portal", "0002_roles_axes"),
+        ("portal", "0003_roles_accounts"),
         ("feedback", "0007_reply_templates"),
     ]
     operations = [migrations.RunPython(sync, migrations.RunPython.noop)]
