@@ -19,11 +19,12 @@ DECISIONS = 50
 KEYS = {"a": "approved", "r": "rejected", "s": "spam"}
 
 
-def sign_in_admin(page, next_path):
+def sign_in_admin(web, page, next_path):
     page.goto(f"/admin/login/?next={next_path}")
     page.get_by_label("Username").fill("editor")
     page.get_by_label("Password").fill("edit-the-data")
     page.get_by_role("button", name="Log in").click()
+    web.enter_code(page, "editor")  # the admin requires the second factor
 
 
 def test_fifty_decisions_by_keyboard_alone(web):
@@ -38,7 +39,7 @@ def test_fifty_decisions_by_keyboard_alone(web):
     editor = get_user_model().objects.get(username="editor")
 
     page = web.page(width=WIDTH, height=900)
-    sign_in_admin(page, "/admin/feedback/feedback/%3Fstatus__exact%3Dpending")
+    sign_in_admin(web, page, "/admin/feedback/feedback/%3Fstatus__exact%3Dpending")
     expect(page.locator("#result_list")).to_be_visible()
     expect(page.locator("html[data-fb-queue=ready]")).to_have_count(1)  # shortcuts bound
     # Help is one key away, and announced.

@@ -11,6 +11,7 @@ from django.utils import timezone
 from feedback import services
 from feedback.admin import columns
 from feedback.models import Feedback
+from tests.conftest import verify_session
 from tests.factories import CategoryFactory, FeedbackFactory, MitigationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -179,6 +180,7 @@ def test_row_resolve_with_reply_mails_through_the_service(editor_client, editor,
 def test_row_buttons_post_with_csrf(editor):
     client = Client(enforce_csrf_checks=True)
     client.force_login(editor)
+    verify_session(client, editor)
     item = FeedbackFactory()
     html = client.get(CHANGELIST).text
     assert '<form id="fb-decide" method="post" action="/admin/feedback/feedback/decide/">' in html
