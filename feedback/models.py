@@ -1,5 +1,6 @@
 """Feedback left on mitigation pages, and its moderation."""
 
+import datetime
 import secrets
 
 from django.conf import settings
@@ -7,6 +8,7 @@ from django.core import signing
 from django.db import models
 from django.db.models import Case, F, Value, When
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from simple_history.models import HistoricalRecords
 
@@ -46,6 +48,27 @@ class FeedbackQuerySet(models.QuerySet):
 
     def of_user(self, user):
         return self.filter(user=user) if user.is_authenticated else self.none()
+
+    def open_work(self):
+        """Items that still need an editor: pending, or approved and not yet resolved."""
+        return self.filter(open_work_q())
+
+    def overdue(self, now=None):
+        return self.open_work().filter(created_at__lt=due_cutoff(now))
+
+
+def open_work_q():
+    return models.Q(status="pending") | models.Q(status="approved", resolution="open")
+
+
+def due_days():
+    """How long an item may wait for a decision and a resolution (FEEDBACK_DUE_DAYS)."""
+    return int(getattr(settings, "FEEDBACK_DUE_DAYS", 7))
+
+
+def due_cutoff(now=None):
+    """Items created before this instant and still open are overdue."""
+    return (now or timezone.now()) - datetime.timedelta(days=due_days())
 
 
 class Feedback(models.Model):
@@ -124,10 +147,34 @@ class Feedback(models.Model):
         related_name="+",
     )
     moderated_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The editor handling this item",
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    duplicate_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="duplicates",
+        help_text="Answered together with this item: its resolution and reply apply here too",
+    )
+    page_changed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When its section of the page changed since the version it was written "
+        "against (possibly outdated; feedback/outdated.py)",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    history = HistoricalRecords(excluded_fields=["updated_at", "ip_hash"])
+    history = HistoricalRecords(excluded_fields=["updated_at", "ip_hash", "page_changed_at"])
     objects = FeedbackQuerySet.as_manager()
 
     QUEUE_ORDERING = (queue_rank().asc(), F("created_at").desc(), F("id").desc())
@@ -151,6 +198,23 @@ class Feedback(models.Model):
             ),
             models.Index(fields=["section", "-created_at"], name="fb_section_created"),
             models.Index(queue_rank(), F("created_at").desc(), F("id").desc(), name="fb_queue"),
+            # The queue's presets: "needs a resolution", "mine" and "overdue" (oldest first).
+            models.Index(
+                fields=["status", "resolution", "-created_at", "-id"], name="fb_status_res_created"
+            ),
+            models.Index(fields=["claimed_by", "-created_at", "-id"], name="fb_claimed_created"),
+            models.Index(
+                F("created_at").desc(),
+                F("id").desc(),
+                name="fb_page_changed_created",
+                condition=models.Q(page_changed_at__isnull=False),
+            ),
+            models.Index(
+                fields=["created_at", "id"],
+                name="fb_open_work_created",
+                condition=models.Q(status="pending")
+                | models.Q(status="approved", resolution="open"),
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -338,3 +402,33 @@ class PageHelpfulness(models.Model):
 
     def __str__(self):
         return f"{self.mitigation_id}: {self.yes} yes, {self.no} no"
+
+
+class ReplyTemplate(models.Model):
+    """A canned public reply editors pick on the change form (editable in the admin)."""
+
+    kind = models.CharField(
+        max_length=20,
+        choices=Feedback.Kind.choices,
+        blank=True,
+        help_text="Offered for feedback of this kind; empty: for every kind",
+    )
+    resolution = models.CharField(
+        max_length=10,
+        choices=[c for c in Feedback.Resolution.choices if c[0] != "open"],
+        blank=True,
+        help_text="Also set this resolution when the template is chosen (optional)",
+    )
+    title = models.CharField(max_length=80)
+    text = models.TextField(max_length=5000)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "title"]
+
+    def __str__(self):
+        return self.title
+
+    @classmethod
+    def for_kind(cls, kind):
+        return cls.objects.filter(models.Q(kind=kind) | models.Q(kind=""))

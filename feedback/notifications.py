@@ -119,17 +119,9 @@ def notify_editors(feedback_id: int, site_url: str = "") -> int:
     return sent
 
 
-@task
-def notify_submitter(feedback_id: int, site_url: str = "") -> int:
-    item = Feedback.objects.select_related("mitigation", "user").filter(pk=feedback_id).first()
-    if item is None or not item.contact_consent:
-        return 0
-    address = item.email or (item.user.email if item.user_id else "")
-    if not address:
-        return 0
-    if item.email and not ContactAddress.is_confirmed(item.email):
-        log.info("feedback #%s: update not sent (address not confirmed)", feedback_id)
-        return 0
+def submitter_mail(item, site_url=""):
+    """(subject, body) of the email a submitter gets when their feedback is resolved
+    (also the editors' preview on the change form)."""
     submitter = access.as_account(item.user) if item.user_id else AnonymousUser()
     page = item.mitigation if item.mitigation_id else None
     context = {
@@ -140,14 +132,34 @@ def notify_submitter(feedback_id: int, site_url: str = "") -> int:
         "page": page if page and access.mitigation_is_visible(page, submitter) else None,
         "track_url": _site_url(site_url) + item.get_absolute_url(),
     }
-    message = EmailMessage(
-        subject=_one_line(
-            f"[{settings.SITE_NAME}] Your feedback has been {item.get_resolution_display().lower()}"
-        ),
-        body=render_to_string("feedback/email/resolved.txt", context),
-        to=[address],
+    subject = _one_line(
+        f"[{settings.SITE_NAME}] Your feedback has been {item.get_resolution_display().lower()}"
     )
-    return message.send()
+    return subject, render_to_string("feedback/email/resolved.txt", context)
+
+
+def submitter_address(item):
+    """Where the submitter is emailed, or "" (no address, no consent, or an address given
+    in the form that its owner has not confirmed)."""
+    if not item.contact_consent:
+        return ""
+    if item.email:
+        return item.email if ContactAddress.is_confirmed(item.email) else ""
+    return item.user.email if item.user_id else ""
+
+
+@task
+def notify_submitter(feedback_id: int, site_url: str = "") -> int:
+    item = Feedback.objects.select_related("mitigation", "user").filter(pk=feedback_id).first()
+    if item is None:
+        return 0
+    address = submitter_address(item)
+    if not address:
+        if item.email and item.contact_consent:
+            log.info("feedback #%s: update not sent (address not confirmed)", feedback_id)
+        return 0
+    subject, body = submitter_mail(item, site_url)
+    return EmailMessage(subject=subject, body=body, to=[address]).send()
 
 
 @task

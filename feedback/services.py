@@ -18,6 +18,18 @@ class DuplicateSubmission(Exception):
     """The form's nonce was already used by someone else: refuse without revealing anything."""
 
 
+class StaleDecision(Exception):
+    """The item changed since the editor's form was made (another editor decided it)."""
+
+    def __init__(self, item):
+        super().__init__(f"Feedback #{item.pk} changed since the form was opened")
+        self.item = item
+
+
+class MergeError(ValueError):
+    """Items cannot be merged like this (into itself, into spam, into nothing)."""
+
+
 def _signed_in(user):
     return user is not None and user.is_authenticated
 
@@ -91,28 +103,47 @@ def submit(
     return existing, False
 
 
-def moderate(items, by, *, status=None, resolution=None, reply=None, site_url="") -> int:
+def _selection(items):
+    if hasattr(items, "query") and items.query.is_sliced:
+        return Feedback.objects.filter(pk__in=list(items.values_list("pk", flat=True)))
+    if hasattr(items, "query"):
+        return Feedback.objects.filter(pk__in=items.order_by().values("pk"))
+    return Feedback.objects.filter(pk__in=[getattr(i, "pk", i) for i in items])
+
+
+def moderate(
+    items,
+    by,
+    *,
+    status=None,
+    resolution=None,
+    reply=None,
+    site_url="",
+    unchanged_since=None,
+) -> int:
     """Set status, resolution and/or public reply on feedback; the number of rows changed.
 
     Rows are locked while they change; each change records who moderated it and when (on
     the row and in its history). Submitters who asked to be contacted are emailed after
-    commit when their feedback becomes addressed or declined.
+    commit when their feedback becomes addressed or declined. Items merged into a changed
+    item (its duplicates) get the same resolution and reply.
+
+    `unchanged_since` (the `updated_at` the editor's form was made from) refuses the change
+    with StaleDecision, and changes nothing, when an item was changed since.
     """
     if status is not None and status not in Feedback.Status.values:
         raise ValueError(f"Unknown status {status!r}")
     if resolution is not None and resolution not in Feedback.Resolution.values:
         raise ValueError(f"Unknown resolution {resolution!r}")
-    if hasattr(items, "query") and items.query.is_sliced:
-        selection = Feedback.objects.filter(pk__in=list(items.values_list("pk", flat=True)))
-    elif hasattr(items, "query"):
-        selection = Feedback.objects.filter(pk__in=items.order_by().values("pk"))
-    else:
-        selection = Feedback.objects.filter(pk__in=[getattr(i, "pk", i) for i in items])
+    selection = _selection(items)
     now = timezone.now()
     changed = 0
+    answered = []  # items whose answer changed: their duplicates follow
     with transaction.atomic():
         locked = selection.select_for_update().order_by("pk")
         for item in locked.iterator(chunk_size=500):
+            if unchanged_since is not None and item.updated_at != unchanged_since:
+                raise StaleDecision(item)
             before = (item.status, item.resolution, item.public_reply)
             if status is not None:
                 item.status = status
@@ -141,6 +172,18 @@ def moderate(items, by, *, status=None, resolution=None, reply=None, site_url=""
             changed += 1
             if item.resolution != before[1] and item.resolution in RESOLVED:
                 notifications.feedback_resolved(item, site_url=site_url)
+            if (item.resolution, item.public_reply) != before[1:]:
+                answered.append(item)
+        for item in answered:
+            duplicates = Feedback.objects.filter(duplicate_of=item).exclude(pk=item.pk)
+            if duplicates.exists():
+                changed += moderate(
+                    duplicates,
+                    by,
+                    resolution=item.resolution,
+                    reply=item.public_reply,
+                    site_url=site_url,
+                )
     return changed
 
 
@@ -172,3 +215,75 @@ def reply_set_hidden(*, reply, by, hidden=True) -> bool:
 def reply_mail_set(*, user, enabled: bool):
     """Turn the email about replies in one's threads on or off."""
     ReplyMail.objects.update_or_create(user=user, defaults={"enabled": bool(enabled)})
+
+
+def claim(items, by, *, to=None, unchanged_since=None) -> int:
+    """Make `to` (an editor; None to release) the one handling the items, recorded in
+    their history as done by `by`; the number of rows changed. `unchanged_since` as for
+    moderate()."""
+    now = timezone.now()
+    changed = 0
+    with transaction.atomic():
+        for item in _selection(items).select_for_update().order_by("pk"):
+            if unchanged_since is not None and item.updated_at != unchanged_since:
+                raise StaleDecision(item)
+            if item.claimed_by_id == (to.pk if to else None):
+                continue
+            item.claimed_by = to
+            item.claimed_at = now if to else None
+            item._history_user = by
+            item.save(update_fields=["claimed_by", "claimed_at", "updated_at"])
+            changed += 1
+    return changed
+
+
+def merge(items, into, by, *, site_url="") -> int:
+    """Mark `items` as duplicates of `into`: they are approved and answered with it (its
+    resolution and reply, now and whenever it is answered); the number of items merged.
+
+    MergeError when `into` is missing, one of the items, or spam. When `into` is itself
+    merged into another item, that one is used; items merged into a chosen item move to
+    `into` with it."""
+    if into is None:
+        raise MergeError("Choose the item to merge into.")
+    seen = set()
+    while into.duplicate_of_id is not None and into.pk not in seen:
+        seen.add(into.pk)
+        into = Feedback.objects.get(pk=into.duplicate_of_id)
+    if into.status == Feedback.Status.SPAM:
+        raise MergeError(f"#{into.pk} is spam: merge into an item that will be answered.")
+    ids = list(_selection(items).values_list("pk", flat=True))
+    if into.pk in ids:
+        raise MergeError(f"#{into.pk} cannot be merged into itself.")
+    now = timezone.now()
+    merged = 0
+    with transaction.atomic():
+        # Items already merged into one of these follow them to the new primary.
+        moved = Feedback.objects.filter(duplicate_of__in=ids).exclude(pk=into.pk)
+        targets = Feedback.objects.filter(pk__in=[*ids, *moved.values_list("pk", flat=True)])
+        for item in targets.select_for_update().order_by("pk"):
+            if item.duplicate_of_id == into.pk:
+                continue
+            item.duplicate_of = into
+            if item.status in (Feedback.Status.PENDING, Feedback.Status.REJECTED):
+                item.status = Feedback.Status.APPROVED
+            item.moderated_by, item.moderated_at = by, now
+            item._history_user = by
+            item.save(
+                update_fields=[
+                    "duplicate_of",
+                    "status",
+                    "moderated_by",
+                    "moderated_at",
+                    "updated_at",
+                ]
+            )
+            merged += 1
+        moderate(
+            Feedback.objects.filter(duplicate_of=into),
+            by,
+            resolution=into.resolution,
+            reply=into.public_reply,
+            site_url=site_url,
+        )
+    return merged

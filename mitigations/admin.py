@@ -17,7 +17,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from simple_history.admin import SimpleHistoryAdmin
 
-from mitigations import importer
+from mitigations import import_review, importer, release
 from mitigations.dataset import LIST_SEPARATOR
 from mitigations.models import (
     TAXONOMY_CODE,
@@ -116,11 +116,12 @@ class SourceDocumentAdmin(admin.ModelAdmin):
 
 
 class FigureInline(admin.TabularInline):
+    # Status columns first: what a reader may see is the first thing an editor checks.
     model = Figure
     extra = 0
     fields = (
-        "position", "key", "label", "value", "unit", "risk_area", "sample_size",
-        "preliminary", "embargo_until",
+        "preliminary", "embargo_until", "key", "label", "value", "unit", "risk_area",
+        "sample_size", "position",
     )  # fmt: skip
     ordering = ("position", "key")
     show_change_link = True
@@ -152,6 +153,8 @@ class MitigationAdmin(
     list_display_links = ("code", "name")
     list_filter = (
         "status",
+        release.PageEmbargoFilter,
+        release.PagePreliminaryFilter,
         "classified_by",
         ("category", admin.RelatedOnlyFieldListFilter),
         "lifecycle_primary",
@@ -200,6 +203,16 @@ class MitigationAdmin(
     inlines = [FigureInline]
     history_list_display = ["status"]
     change_list_template = "admin/mitigations/mitigation/change_list.html"
+    actions = [
+        release.publish,
+        release.mark_polishing,
+        release.lift_embargo_now,
+        release.mark_final,
+        release.set_embargo_date,
+    ]
+
+    class Media:
+        css = {"all": ["css/catalogue_admin.css"]}
 
     def get_queryset(self, request):
         return access.visible_mitigations(super().get_queryset(request), request.user)
@@ -219,10 +232,30 @@ class MitigationAdmin(
         return super().changelist_view(request, extra_context)
 
     def import_view(self, request):
+        """Upload and check (a dry run lists what would change), then "Import these files
+        now" applies exactly the checked files; or upload and import at once."""
         if not request.user.has_perm(IMPORT_PERMISSION):
             raise PermissionDenied
-        report, problems = None, None
-        if request.method == "POST":
+        report, problems, token, staged_names = None, None, None, []
+        form = DatasetUploadForm()
+        if request.method == "POST" and "apply_token" in request.POST:
+            try:
+                files, staged = import_review.unstage(request.POST["apply_token"], request.user)
+            except import_review.StagedImportGone:
+                messages.error(
+                    request,
+                    "These files can no longer be imported (the check is more than an hour "
+                    "old, or the form was changed): choose the files again. Nothing was "
+                    "imported.",
+                )
+            else:
+                report, problems = _run_import({"files": files, "dry_run": False}, request.user)
+                staged.delete()
+                if report is not None:
+                    messages.success(
+                        request, f"Dataset imported: {report.changed} rows created or updated."
+                    )
+        elif request.method == "POST":
             form = DatasetUploadForm(request.POST, request.FILES)
             if form.is_valid():
                 report, problems = _run_import(form.cleaned_data, request.user)
@@ -230,15 +263,22 @@ class MitigationAdmin(
                     messages.success(
                         request, f"Dataset imported: {report.changed} rows created or updated."
                     )
-        else:
-            form = DatasetUploadForm()
+                elif report is not None and report.changed:
+                    token = import_review.stage(form.cleaned_data["files"], request.user)
+                    staged_names = [f.name for f in form.cleaned_data["files"]]
+        edits = import_review.admin_edits(report.pages) if report and report.dry_run else {}
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": "Import a dataset",
             "form": form,
             "report": report,
+            "pages": _page_rows(report, edits) if report else [],
+            "edit_count": len(edits),
+            "apply_token": token,
+            "staged_names": staged_names,
             "problems": problems[:MAX_PROBLEMS_SHOWN] if problems else problems,
+            "problem_rows": _problem_rows(problems[:MAX_PROBLEMS_SHOWN]) if problems else [],
             "problem_count": len(problems or []),
             "max_shown": MAX_PROBLEMS_SHOWN,
             "changelist_url": reverse("admin:mitigations_mitigation_changelist"),
@@ -247,13 +287,49 @@ class MitigationAdmin(
         return TemplateResponse(request, "admin/mitigations/mitigation/import.html", context)
 
 
+def _page_rows(report, edits, limit=MAX_PROBLEMS_SHOWN):
+    """The report's changed pages for the template: links, field changes, admin edits."""
+    rows = []
+    for page in report.pages[:limit]:
+        edit = edits.get(page.pk)
+        rows.append(
+            {
+                "page": page,
+                "admin_url": (
+                    reverse("admin:mitigations_mitigation_change", args=[page.pk])
+                    if page.pk
+                    else None
+                ),
+                "changes": import_review.field_changes(page),
+                "edit": edit,
+            }
+        )
+    if not report.dry_run:
+        # Imported: link each page where it now lives.
+        slugs = dict(
+            Mitigation.objects.filter(code__in=[r["page"].code for r in rows]).values_list(
+                "code", "slug"
+            )
+        )
+        for row in rows:
+            slug = slugs.get(row["page"].code)
+            row["public_url"] = reverse("mitigations:detail", args=[slug]) if slug else None
+    return rows
+
+
+def _problem_rows(problems):
+    return [import_review.spreadsheet_problem(p) for p in problems]
+
+
 @admin.register(Figure)
 class FigureAdmin(SafeAutocompleteMixin, PolicyHistoryMixin, SimpleHistoryAdmin):
     list_display = (
-        "mitigation", "key", "label", "value", "unit", "risk_area", "sample_size",
-        "preliminary", "embargo_until",
+        "preliminary", "embargo_until", "mitigation", "key", "label", "value", "unit",
+        "risk_area", "sample_size",
     )  # fmt: skip
-    list_filter = ("preliminary", "embargo_until", "risk_area", "mitigation__status")
+    list_display_links = ("mitigation", "key")
+    list_filter = ("preliminary", release.EmbargoFilter, "risk_area", "mitigation__status")
+    actions = [release.lift_embargo_now, release.mark_final, release.set_embargo_date]
     list_select_related = ("mitigation",)
     search_fields = ("mitigation__code", "key", "label", "risk_area")
     autocomplete_fields = ("mitigation",)

@@ -471,3 +471,18 @@ class FigureView(models.Model):
 
     def __str__(self):
         return f"{self.user} saw {self.mitigation.code} on {self.day}"
+
+
+class StagedImport(models.Model):
+    """Files of an admin dry run, kept so that "Import these files now" applies exactly
+    them on any app server (mitigations/import_review.py). Removed once applied; the token
+    that names them expires after an hour."""
+
+    id = models.UUIDField(primary_key=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    names = models.JSONField(default=list)
+    data = models.BinaryField(help_text="The uploaded files, as one zip")
+
+    def __str__(self):
+        return f"{', '.join(self.names)} ({self.created_at:%Y-%m-%d %H:%M})"

@@ -334,6 +334,8 @@ CRISPY_TEMPLATE_PACK = "bootstrap5"
 FEEDBACK_MIN_SECONDS = env.int("FEEDBACK_MIN_SECONDS", default=3)
 FEEDBACK_MAX_AGE = env.int("FEEDBACK_MAX_AGE", default=2 * 60 * 60)
 FEEDBACK_MAX_LINKS = env.int("FEEDBACK_MAX_LINKS", default=3)
+# Days an item may wait for a decision and a resolution before the queue calls it overdue.
+FEEDBACK_DUE_DAYS = env.int("FEEDBACK_DUE_DAYS", default=7)
 FEEDBACK_NOTIFY_MAX_PER_HOUR = env.int("FEEDBACK_NOTIFY_MAX_PER_HOUR", default=60)
 # Double opt-in of submitters' addresses: how long a confirmation link works, and how often
 # one address may be asked to confirm (a stranger cannot make the portal mail it more).

@@ -24,9 +24,20 @@ from feedback.admin.feedback_admin import (
 from feedback.admin.filters import CategoryFilter, InArray, PageFilter, SubmitterFilter
 from feedback.admin.helpfulness import PageHelpfulnessAdmin
 from feedback.admin.rows import LIST_DEFERRED, FeedbackChangeList, PageUrls, truncate_chars
-from feedback.models import Feedback
+from feedback.models import Feedback, ReplyTemplate
 
 admin.site.register(Feedback, FeedbackAdmin)
+
+
+@admin.register(ReplyTemplate)
+class ReplyTemplateAdmin(admin.ModelAdmin):
+    """The canned replies offered on the feedback change form (per kind of feedback)."""
+
+    list_display = ["title", "kind", "resolution", "position"]
+    list_editable = ["position"]
+    list_filter = ["kind"]
+    search_fields = ["title", "text"]
+
 
 __all__ = [
     "COUNT_CAP",

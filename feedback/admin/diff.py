@@ -10,6 +10,7 @@ import re
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
+from feedback.outdated import SECTION_FIELDS
 from mitigations.models import Mitigation, TaxonomyCategory
 
 DIFF_FIELDS = [
@@ -64,3 +65,30 @@ def page_changes(item):
         if before != after:
             changes.append((label, word_diff(str(before or ""), str(after or ""))))
     return changes
+
+
+def section_versions(item):
+    """(label, text then, text now, diff html) for each field of the item's section that
+    changed since its version; [] when none did; None when there is nothing to compare."""
+    fields = SECTION_FIELDS.get(item.section)
+    if not fields or not item.mitigation_id or not item.page_version:
+        return None
+    old = Mitigation.history.filter(history_id=item.page_version).first()
+    if old is None or old.id != item.mitigation_id:
+        return None
+    labels = dict(DIFF_FIELDS)
+    current = item.mitigation
+    codes = dict(
+        TaxonomyCategory.objects.filter(pk__in=[old.category_id, current.category_id]).values_list(
+            "pk", "code"
+        )
+    )
+    rows = []
+    for field in fields:
+        before, after = getattr(old, field), getattr(current, field)
+        if field == "category_id":
+            before, after = codes.get(before, before), codes.get(after, after)
+        before, after = str(before or ""), str(after or "")
+        if before != after:
+            rows.append((labels[field], before, after, word_diff(before, after)))
+    return rows

@@ -6,48 +6,74 @@ an index, a capped result count, cached status counts, a date drill-down without
 scans (templatetags/feedback_admin.py), and no per-row queries (rows.py builds the rows).
 """
 
+import copy
+import datetime
+import secrets
+from urllib.parse import urlencode
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Count, Q
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponseBadRequest, HttpResponseRedirect, QueryDict
+from django.template.defaultfilters import linebreaksbr
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import get_script_prefix, path, reverse
+from django.utils import formats, timezone
 from django.utils.functional import cached_property
-from django.utils.html import format_html, format_html_join
+from django.utils.html import escape, format_html, format_html_join
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
 from django.utils.text import smart_split, unescape_string_literal
+from django.views.decorators.http import require_POST
 from simple_history.admin import SimpleHistoryAdmin
 
-from feedback import services
-from feedback.admin.diff import page_changes
+from feedback import notifications, services
+from feedback.admin import columns
+from feedback.admin.diff import page_changes, section_versions
 from feedback.admin.export import csv_response
-from feedback.admin.filters import CategoryFilter, PageFilter, SubmitterFilter
+from feedback.admin.filters import (
+    CategoryFilter,
+    ClaimFilter,
+    DueFilter,
+    OutdatedFilter,
+    PageFilter,
+    SubmitterFilter,
+)
 from feedback.admin.rows import FeedbackChangeList, PageUrls, truncate_chars
-from feedback.models import Feedback, Reply
+from feedback.models import Feedback, Reply, ReplyTemplate, due_cutoff, due_days, open_work_q
 from mitigations.models import Mitigation
 from portal.lib import access
 from portal.lib.admin_safety import SafeChangelistMixin
 
+User = get_user_model()
 STATUS_COUNTS_KEY = "feedback:admin:status-counts"
 STATUS_COUNTS_SECONDS = 30
 COUNT_CAP = 10_000
+NEXT_WINDOW = 500  # "save and next" looks this far down the queue for the current item
 
 # The change form's fields (all read-only but the moderation decision).
-FEEDBACK_FIELDS = [
-    "page_link",
-    "page_version",
-    "section",
-    "kind",
-    "proposed_category",
-    "comment",
-    "created_at",
-]
+# The change form, decision first: what was said and about what, the section then and now,
+# the decision; the rest folded at the end.
+FEEDBACK_FIELDS = ["about", "comment_full", "section_then_now"]
+DECISION_FIELDS = ["status", "resolution", "reply_templates", "public_reply", "mail_preview"]
+HANDLING_FIELDS = ["claimed_by", "duplicate_of_link", "seen"]
 SUBMITTER_FIELDS = ["user", "by_reviewer", "name", "contact_email", "contact_consent"]
-DECISION_FIELDS = ["status", "resolution", "public_reply"]
+DETAIL_FIELDS = [
+    "page_version_display",
+    "created_at",
+    "moderated_by",
+    "moderated_at",
+    "ip_hash",
+    "submission_id",
+    "page_diff",
+]
 
 
 # --- Large-table helpers -------------------------------------------------------------------
@@ -66,12 +92,79 @@ class CappedCountPaginator(Paginator):
 
 def status_counts():
     """[(status, label, count)], from the cache for STATUS_COUNTS_SECONDS (one GROUP BY)."""
+    return queue_counts()["statuses"]
+
+
+def queue_counts():
+    """{"statuses": [(status, label, count)], "needs_resolution": n, "overdue": n}, from the
+    cache for STATUS_COUNTS_SECONDS (one pass over the table)."""
     counts = cache.get(STATUS_COUNTS_KEY)
     if counts is None:
-        rows = dict(Feedback.objects.order_by().values_list("status").annotate(n=Count("pk")))
-        counts = [(value, label, rows.get(value, 0)) for value, label in Feedback.Status.choices]
+        filters = {
+            status: Count("pk", filter=Q(status=status)) for status in Feedback.Status.values
+        }
+        rows = Feedback.objects.order_by().aggregate(
+            **filters,
+            needs_resolution=Count("pk", filter=Q(status="approved", resolution="open")),
+            overdue=Count("pk", filter=open_work_q() & Q(created_at__lt=due_cutoff())),
+        )
+        counts = {
+            "statuses": [
+                (value, label, rows[value] or 0) for value, label in Feedback.Status.choices
+            ],
+            "needs_resolution": rows["needs_resolution"] or 0,
+            "overdue": rows["overdue"] or 0,
+        }
         cache.set(STATUS_COUNTS_KEY, counts, STATUS_COUNTS_SECONDS)
     return counts
+
+
+def mine_count(user):
+    """Open items claimed by `user` (an index lookup; cached with the other counts)."""
+    key = f"{STATUS_COUNTS_KEY}:mine:{user.pk}"
+    count = cache.get(key)
+    if count is None:
+        count = Feedback.objects.filter(open_work_q(), claimed_by=user).count()
+        cache.set(key, count, STATUS_COUNTS_SECONDS)
+    return count
+
+
+def forget_counts(user=None):
+    cache.delete(STATUS_COUNTS_KEY)
+    if user is not None:
+        cache.delete(f"{STATUS_COUNTS_KEY}:mine:{user.pk}")
+
+
+# The presets above the queue: (label, filters, count key).
+PRESETS = [
+    ("Pending", {"status__exact": "pending"}, "pending"),
+    ("Needs a resolution", {"status__exact": "approved", "resolution__exact": "open"}, "needs"),
+    ("Mine", {"claimed": "me"}, "mine"),
+    ("Overdue", {"due": "overdue"}, "overdue"),
+    ("Spam", {"status__exact": "spam"}, "spam"),
+]
+
+
+_PAST = {
+    "approve": "approved",
+    "reject": "rejected",
+    "spam": "marked as spam",
+    "addressed": "marked as addressed",
+    "declined": "marked as declined",
+}
+
+
+def _stale_message(item):
+    """What an editor is told when the item changed under their form."""
+    item = Feedback.objects.get(pk=item.pk)
+    last = item.history.select_related("history_user").order_by("-history_id").first()
+    who = last.history_user.get_username() if last and last.history_user else "someone"
+    when = timezone.localtime(item.updated_at).strftime("%H:%M:%S")
+    return (
+        f"Feedback #{item.pk} was changed by {who} at {when} since you opened it "
+        f"(now {item.get_status_display().lower()}, "
+        f"{item.get_resolution_display().lower()}): nothing was changed. Look again and decide."
+    )
 
 
 # --- Forms for the intermediate action page ------------------------------------------------
@@ -86,6 +179,85 @@ class ReplyForm(forms.Form):
         help_text="Shown on the tracking page, in the reviewers' thread and in the email to "
         "submitters who asked to be contacted. Leave empty to keep any existing reply.",
     )
+
+
+class FeedbackChangeForm(forms.ModelForm):
+    """The decision, with an optimistic check: `seen` is when the item last changed as the
+    form was made; saving over a newer change is refused with a clear message."""
+
+    seen = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    class Meta:
+        model = Feedback
+        fields = ["status", "resolution", "public_reply", "claimed_by"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and not self.is_bound:
+            self.initial["seen"] = columns.version_of(self.instance)
+        if "claimed_by" in self.fields:
+            editors = User.objects.filter(
+                Q(groups__name=access.group_name(access.EDITOR)) | Q(is_superuser=True),
+                is_active=True,
+            ).distinct()
+            self.fields["claimed_by"].queryset = editors.order_by("username")
+            self.fields["claimed_by"].label = "Claimed by (who handles it)"
+
+    def clean_seen(self):
+        value = self.cleaned_data.get("seen") or ""
+        if not value:
+            return None
+        try:
+            seen = datetime.datetime.fromisoformat(value)
+        except ValueError:
+            seen = None
+        if seen is None or seen.tzinfo is None:
+            raise forms.ValidationError("The form was damaged: open the item again.")
+        return seen
+
+    def clean(self):
+        cleaned = super().clean()
+        seen = cleaned.get("seen")
+        if self.instance.pk and seen is not None:
+            current = Feedback.objects.filter(pk=self.instance.pk).values_list(
+                "updated_at", flat=True
+            )
+            if current and current[0] != seen:
+                raise forms.ValidationError(_stale_message(self.instance))
+        return cleaned
+
+
+class MergeForm(forms.Form):
+    into = forms.IntegerField(
+        label="Duplicates of item #",
+        min_value=1,
+        help_text="The item that is answered: its resolution and public reply reach every "
+        "submitter of the items merged into it (their own text stays private).",
+    )
+
+    def __init__(self, *args, selected, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.selected = selected
+
+    def clean_into(self):
+        pk = self.cleaned_data["into"]
+        into = Feedback.objects.filter(pk=pk).first()
+        if into is None:
+            raise forms.ValidationError(f"There is no feedback #{pk}.")
+        root, seen = into, {into.pk}
+        while root.duplicate_of_id is not None and root.duplicate_of_id not in seen:
+            # Merged into another item already: that one is answered.
+            root = Feedback.objects.get(pk=root.duplicate_of_id)
+            seen.add(root.pk)
+        if root.status == Feedback.Status.SPAM:
+            raise forms.ValidationError(
+                f"#{root.pk} is spam: merge into an item that will be answered."
+            )
+        if self.selected.filter(pk=root.pk).exists():
+            raise forms.ValidationError(
+                f"#{root.pk} is one of the selected items: an item cannot be merged into itself."
+            )
+        return root
 
 
 # --- The admin -----------------------------------------------------------------------------
@@ -112,27 +284,23 @@ class ReplyInline(admin.TabularInline):
 
 
 class FeedbackAdmin(SafeChangelistMixin, SimpleHistoryAdmin):
-    list_display = [
-        "summary",
-        "page_link",
-        "section",
-        "kind",
-        "status",
-        "resolution",
-        "submitter_display",
-        "created_at",
-    ]
-    list_display_links = ["summary"]
+    list_display = ["item", "comment_col", "page_col", "kind_col", "who", "age", "state", "decide"]
+    list_display_links = ["item"]
+    # Columns whose HTML rows.py may build itself (each method returns safe or plain text).
+    fast_columns = list_display
     list_filter = [
         "status",
         "resolution",
+        DueFilter,
+        ClaimFilter,
+        OutdatedFilter,
         "kind",
         "section",
         PageFilter,
         CategoryFilter,
         SubmitterFilter,
     ]
-    list_select_related = ["mitigation", "user"]
+    list_select_related = ["mitigation", "user", "claimed_by", "proposed_category"]
     list_per_page = 50
     secret_fields = ("token", "submission_id", "ip_hash")  # no ?token__startswith=
     search_fields = ["comment", "name", "email", "mitigation__name", "=mitigation__code"]
@@ -140,31 +308,45 @@ class FeedbackAdmin(SafeChangelistMixin, SimpleHistoryAdmin):
         "Searches the comment, the submitter's name and email, the page's name and (exactly) "
         "its id."
     )
-    date_hierarchy = "created_at"
     ordering = Feedback.QUEUE_ORDERING
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER  # facet counts are a COUNT per filter choice
     paginator = CappedCountPaginator
-    actions = ["approve", "reject", "mark_spam", "mark_addressed", "mark_declined", "export_csv"]
+    actions = [
+        "approve",
+        "reject",
+        "mark_spam",
+        "mark_addressed",
+        "mark_declined",
+        "claim",
+        "release",
+        "merge",
+        "export_csv",
+    ]
     change_list_template = "admin/feedback/feedback/change_list.html"
     inlines = [ReplyInline]
+    form = FeedbackChangeForm
+    change_form_template = "admin/feedback/feedback/change_form.html"
     fieldsets = [
         ("Feedback", {"fields": FEEDBACK_FIELDS}),
-        ("Submitted by", {"fields": SUBMITTER_FIELDS}),
-        ("Moderation", {"fields": [*DECISION_FIELDS, "moderated_by", "moderated_at"]}),
-        ("The page since this feedback", {"fields": ["page_diff"]}),
+        ("Decision", {"fields": DECISION_FIELDS}),
+        ("Handling", {"fields": HANDLING_FIELDS}),
+        ("Submitted by", {"fields": SUBMITTER_FIELDS, "classes": ["collapse"]}),
+        ("Details", {"fields": DETAIL_FIELDS, "classes": ["collapse"]}),
     ]
-    # All but the decision: that is taken through services.moderate (save_model).
+    # All but the decision and the claim: taken through the services (save_model).
     readonly_fields = [
         *FEEDBACK_FIELDS,
+        "reply_templates",
+        "mail_preview",
+        "duplicate_of_link",
         *SUBMITTER_FIELDS,
-        "moderated_by",
-        "moderated_at",
-        "page_diff",
+        *DETAIL_FIELDS,
     ]
 
     class Media:
         css = {"all": ["css/feedback.css"]}
+        js = ["js/feedback_admin.js"]
 
     # --- who may do what: editors only (access policy), never add by hand ------------------
 
@@ -222,6 +404,49 @@ class FeedbackAdmin(SafeChangelistMixin, SimpleHistoryAdmin):
             queryset = queryset.filter(condition)
         return queryset, False
 
+    @admin.display(description="Item")
+    def item(self, obj):
+        return f"#{obj.pk}"
+
+    @admin.display(description="Comment")
+    def comment_col(self, obj):
+        return columns.comment_html(obj)
+
+    @admin.display(description="Page · section")
+    def page_col(self, obj):
+        return columns.page_html(obj, self._page_urls)
+
+    @property
+    def _page_urls(self):
+        # Reversed once per script prefix (not once per row).
+        prefix = get_script_prefix()
+        urls = self._urls_by_prefix.get(prefix)
+        if urls is None:
+            urls = self._urls_by_prefix[prefix] = PageUrls()
+        return urls
+
+    _urls_by_prefix: dict = {}
+
+    @admin.display(description="Kind · proposed")
+    def kind_col(self, obj):
+        return columns.kind_html(obj)
+
+    @admin.display(description="Who")
+    def who(self, obj):
+        return columns.who_html(obj)
+
+    @admin.display(description="Age", ordering="created_at")
+    def age(self, obj):
+        return columns.age_html(obj)
+
+    @admin.display(description="Status")
+    def state(self, obj):
+        return columns.state_html(obj)
+
+    @admin.display(description="Decide")
+    def decide(self, obj):
+        return columns.decide_html(obj)
+
     @admin.display(description="Feedback")
     def summary(self, obj):
         return truncate_chars(" ".join(obj.comment.split()), 90)
@@ -245,7 +470,148 @@ class FeedbackAdmin(SafeChangelistMixin, SimpleHistoryAdmin):
             return f"{obj.user.email} (account)"
         return "—"
 
-    @admin.display(description="Changes to the page since this version")
+    # --- the change form's read-only parts ------------------------------------------------
+
+    @admin.display(description="About")
+    def about(self, obj):
+        page = PageUrls().link(obj) if obj.mitigation_id else "General feedback"
+        proposed = (
+            format_html(
+                " · proposes <strong>{} {}</strong>",
+                obj.proposed_category.code,
+                obj.proposed_category.name,
+            )
+            if obj.proposed_category_id
+            else ""
+        )
+        return format_html(
+            "{} · <strong>{}</strong> · {}{}<br>{} · {} ago{}",
+            page,
+            obj.get_section_display(),
+            obj.get_kind_display(),
+            proposed,
+            columns.who_html(obj),
+            columns.age_text(timezone.now() - obj.created_at),
+            format_html(" · written against the page of {}", self._version_date(obj))
+            if obj.page_version
+            else "",
+        )
+
+    @admin.display(description="Comment")
+    def comment_full(self, obj):
+        # As Django shows a read-only text field: escaped, line breaks kept.
+        return format_html(
+            '<div class="fb-comment-full">{}</div>', linebreaksbr(obj.comment.strip() or "-")
+        )
+
+    @admin.display(description="The section then and now")
+    def section_then_now(self, obj):
+        rows = section_versions(obj)
+        if rows is None:
+            return "No page version to compare with for this part of the page."
+        if not rows:
+            return "This part of the page has not changed since the feedback was written."
+        return format_html(
+            '<p><span class="fb-badge fb-outdated">page changed since</span> '
+            "the version of {}: possibly outdated.</p>{}",
+            self._version_date(obj),
+            format_html_join(
+                "",
+                '<div class="fb-then-now"><h4>{}</h4>'
+                '<div class="fb-then"><h5>Written against</h5><div>{}</div></div>'
+                '<div class="fb-now"><h5>Now</h5><div>{}</div></div>'
+                '<div class="fb-diff-cell diff feedback-diff"><h5>Changes</h5><div>{}</div></div>'
+                "</div>",
+                rows,
+            ),
+        )
+
+    def _version_date(self, obj):
+        version = (
+            Mitigation.history.filter(history_id=obj.page_version)
+            .values("history_date", "id")
+            .first()
+        )
+        if version is None:
+            return "an unknown version"
+        when = formats.date_format(timezone.localtime(version["history_date"]), "j M Y, H:i")
+        url = reverse(
+            "admin:mitigations_mitigation_simple_history",
+            args=[version["id"], obj.page_version],
+        )
+        return format_html('<a href="{}">{}</a>', url, when)
+
+    @admin.display(description="Page version")
+    def page_version_display(self, obj):
+        if not obj.page_version:
+            return "—"
+        return format_html("{} (history id {})", self._version_date(obj), obj.page_version)
+
+    @admin.display(description="Reply templates")
+    def reply_templates(self, obj):
+        templates = list(ReplyTemplate.for_kind(obj.kind))
+        if not templates:
+            return "None for this kind yet (add some under Reply templates)."
+        return format_html(
+            '<div class="fb-templates">{}</div>',
+            format_html_join(
+                " ",
+                '<button type="button" class="button" data-reply-template="{}"'
+                ' data-resolution="{}">{}</button>',
+                ((t.text, t.resolution, t.title) for t in templates),
+            ),
+        )
+
+    @admin.display(description="The submitter's email")
+    def mail_preview(self, obj):
+        address = notifications.submitter_address(obj)
+        if not address and obj.email and obj.contact_consent:
+            return (
+                "The submitter's address is not confirmed yet: no mail is sent until they "
+                "confirm it."
+            )
+        if not address:
+            return "The submitter is not emailed (no address, or they did not ask to be)."
+        marker = f"fbreply{secrets.token_hex(8)}"  # letters only: the mail quotes the reply
+        shown = Feedback(
+            pk=obj.pk,
+            token=obj.token,
+            name=obj.name,
+            user=obj.user,
+            mitigation=obj.mitigation,
+            resolution=obj.resolution if obj.resolution != "open" else "addressed",
+            public_reply=marker,
+        )
+        subject, body = notifications.submitter_mail(shown)
+        # The mail quotes each line of the reply with "> " (the marker is on the first).
+        quoted_reply = "\n> ".join((obj.public_reply or "(no reply)").splitlines())
+        body = escape(body).replace(
+            escape(marker),
+            f'<span id="fb-mail-reply">{escape(quoted_reply)}</span>',
+        )
+        return format_html(
+            '<div class="fb-mail">To: {}<br>Subject: {}<pre>{}</pre></div>'
+            '<p class="help">Sent when the item is marked addressed or declined.</p>',
+            address,
+            subject,
+            mark_safe(body),  # noqa: S308 - escaped above
+        )
+
+    @admin.display(description="Duplicate of")
+    def duplicate_of_link(self, obj):
+        if obj.duplicate_of_id:
+            url = reverse("admin:feedback_feedback_change", args=[obj.duplicate_of_id])
+            return format_html(
+                '<a href="{}">#{}</a>: answered with it (its resolution and reply apply here).',
+                url,
+                obj.duplicate_of_id,
+            )
+        count = obj.duplicates.count()
+        if count:
+            return f"{count} item{'s' if count != 1 else ''} merged into this one share its answer."
+        return "—"
+
+    @admin.display(description="Changes to the whole page since this version")
     def page_diff(self, obj):
         changes = page_changes(obj)
         if changes is None:
@@ -266,6 +632,11 @@ class FeedbackAdmin(SafeChangelistMixin, SimpleHistoryAdmin):
                 self.admin_site.admin_view(self.export_view),
                 name="feedback_feedback_export",
             ),
+            path(
+                "decide/",
+                self.admin_site.admin_view(require_POST(self.decide_view)),
+                name="feedback_feedback_decide",
+            ),
             *super().get_urls(),
         ]
 
@@ -280,21 +651,106 @@ class FeedbackAdmin(SafeChangelistMixin, SimpleHistoryAdmin):
         (status, created_at) serves directly, instead of the queue index walked past every
         row of the other statuses.
         """
+        if request.GET.get("due") == "overdue":
+            return ["created_at", "id"]  # the most overdue first (fb_open_work_created)
         if request.GET.get("status__exact") in Feedback.Status.values:
             return ["-created_at", "-id"]
+        if request.GET.get("claimed") == "me":
+            return ["-created_at", "-id"]  # fb_claimed_created
+        if request.GET.get("outdated") == "yes":
+            return ["-created_at", "-id"]  # fb_page_changed_created
         return super().get_ordering(request)
+
+    def presets(self, request):
+        """[(label, count, link, current)] for the counts above the queue."""
+        counts = queue_counts()
+        by_status = {value: count for value, _label, count in counts["statuses"]}
+        numbers = {
+            "pending": by_status.get("pending", 0),
+            "needs": counts["needs_resolution"],
+            "mine": mine_count(request.user),
+            "overdue": counts["overdue"],
+            "spam": by_status.get("spam", 0),
+        }
+        changelist = reverse("admin:feedback_feedback_changelist")
+        current = {k: v for k, v in request.GET.items() if k not in ("p", "o", "q")}
+        return [
+            (label, numbers[key], f"{changelist}?{urlencode(filters)}", current == filters)
+            for label, filters, key in PRESETS
+        ]
 
     def changelist_view(self, request, extra_context=None):
         changelist = reverse("admin:feedback_feedback_changelist")
         extra_context = {
             **(extra_context or {}),
+            "presets": self.presets(request),
             "status_counts": [
                 (label, count, f"{changelist}?status__exact={value}")
                 for value, label, count in status_counts()
             ],
             "count_cap": COUNT_CAP,
+            "due_days": due_days(),
         }
         return super().changelist_view(request, extra_context)
+
+    def decide_view(self, request):
+        """One decision on one row of the queue (its buttons), through the services.
+
+        `decide` is "<id>:<decision>:<version>"; the version is the row's updated_at when
+        the queue was shown, so that deciding an item another editor decided meanwhile
+        changes nothing and says so.
+        """
+        if not self.has_moderate_permission(request):
+            raise PermissionDenied
+        back = request.POST.get("next", "")
+        changelist = reverse("admin:feedback_feedback_changelist")
+        if not (
+            back.startswith(changelist)
+            and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()})
+        ):
+            back = changelist
+        pk, _, rest = request.POST.get("decide", "").partition(":")
+        decision, _, version = rest.partition(":")
+        try:
+            pk = int(pk)
+            version = datetime.datetime.fromisoformat(version) if version else None
+        except ValueError:
+            pk = None
+        if (
+            pk is None
+            or (decision not in columns.DECISIONS and decision not in columns.CLAIMS)
+            or (version is not None and version.tzinfo is None)
+        ):
+            self.message_user(request, "That decision was not understood.", messages.ERROR)
+            return HttpResponseRedirect(back)
+        item = Feedback.objects.filter(pk=pk).only("pk").first()
+        if item is None:
+            self.message_user(request, f"Feedback #{pk} does not exist.", messages.ERROR)
+            return HttpResponseRedirect(back)
+        try:
+            if decision in columns.CLAIMS:
+                to = request.user if decision == "claim" else None
+                services.claim([pk], request.user, to=to, unchanged_since=version)
+                verb = "claimed by you" if to else "released"
+            else:
+                label, _key, changes = columns.DECISIONS[decision]
+                if "resolution" in changes:
+                    reply = request.POST.get(f"reply-{pk}", "").strip()[:5000]
+                    changes = {**changes, "reply": reply or None}
+                services.moderate(
+                    [pk],
+                    request.user,
+                    site_url=request.build_absolute_uri("/"),
+                    unchanged_since=version,
+                    **changes,
+                )
+                verb = _PAST.get(decision, decision)
+        except services.StaleDecision as stale:
+            self.message_user(request, _stale_message(stale.item), messages.WARNING)
+            return HttpResponseRedirect(back)
+        forget_counts(request.user)
+        self.message_user(request, f"Feedback #{pk} {verb}.", messages.SUCCESS)
+        return HttpResponseRedirect(back)
 
     def export_view(self, request):
         """The changelist's current selection (filters, search) as CSV, streamed."""
@@ -313,11 +769,50 @@ class FeedbackAdmin(SafeChangelistMixin, SimpleHistoryAdmin):
         count = services.moderate(
             queryset, request.user, site_url=request.build_absolute_uri("/"), **changes
         )
-        cache.delete(STATUS_COUNTS_KEY)
+        forget_counts(request.user)
         self.message_user(
             request,
             f"{count} feedback item{'s' if count != 1 else ''} {verb}.",
             messages.SUCCESS,
+        )
+
+    @admin.action(description="Claim selected feedback (I handle it)", permissions=["moderate"])
+    def claim(self, request, queryset):
+        count = services.claim(queryset, request.user, to=request.user)
+        forget_counts(request.user)
+        self.message_user(request, f"{count} feedback item{'s' if count != 1 else ''} claimed.")
+
+    @admin.action(description="Release the claim on selected feedback", permissions=["moderate"])
+    def release(self, request, queryset):
+        claimers = set(queryset.values_list("claimed_by", flat=True))
+        count = services.claim(queryset, request.user, to=None)
+        for user_id in claimers - {None}:
+            cache.delete(f"{STATUS_COUNTS_KEY}:mine:{user_id}")
+        forget_counts(request.user)
+        self.message_user(request, f"{count} feedback item{'s' if count != 1 else ''} released.")
+
+    @admin.action(description="Merge selected as duplicates of one item…", permissions=["moderate"])
+    def merge(self, request, queryset):
+        """An intermediate page asks which item they duplicate; they are answered with it."""
+        if "apply" in request.POST:
+            form = MergeForm(request.POST, selected=queryset)
+            if form.is_valid():
+                into = form.cleaned_data["into"]
+                count = services.merge(
+                    queryset, into, request.user, site_url=request.build_absolute_uri("/")
+                )
+                forget_counts(request.user)
+                self.message_user(
+                    request,
+                    f"{count} feedback item{'s' if count != 1 else ''} merged into #{into.pk}: "
+                    "answering it answers them.",
+                    messages.SUCCESS,
+                )
+                return None
+        else:
+            form = MergeForm(selected=queryset)
+        return self._intermediate(
+            request, queryset, form, "merge", "Merge duplicates into one item"
         )
 
     @admin.action(description="Approve selected feedback", permissions=["moderate"])
@@ -355,9 +850,13 @@ class FeedbackAdmin(SafeChangelistMixin, SimpleHistoryAdmin):
                 return None
         else:
             form = ReplyForm()
+        title = f"Mark feedback as {Feedback.Resolution(resolution).label.lower()}"
+        return self._intermediate(request, queryset, form, action, title)
+
+    def _intermediate(self, request, queryset, form, action, title):
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Mark feedback as {Feedback.Resolution(resolution).label.lower()}",
+            "title": title,
             "opts": self.model._meta,
             "form": form,
             "action": action,
@@ -390,14 +889,83 @@ class FeedbackAdmin(SafeChangelistMixin, SimpleHistoryAdmin):
         return None
 
     def save_model(self, request, obj, form, change):
-        """Edits of the change form are moderation too: route them through the service."""
-        services.moderate(
-            [obj.pk],
-            request.user,
-            status=obj.status,
-            resolution=obj.resolution,
-            reply=obj.public_reply,
-            site_url=request.build_absolute_uri("/"),
-        )
-        cache.delete(STATUS_COUNTS_KEY)
+        """Edits of the change form are moderation too: route them through the services,
+        refusing (with a message, nothing changed) when the item changed since the form."""
+        seen = form.cleaned_data.get("seen")
+        wanted = self._next_filters(request)
+        if wanted is not None:
+            # The next item as the editor saw the list, before this decision moves this one.
+            request._feedback_next = (wanted, self._next_item(request, wanted, obj))
+        try:
+            with transaction.atomic():
+                if "claimed_by" in form.changed_data:
+                    services.claim([obj.pk], request.user, to=obj.claimed_by, unchanged_since=seen)
+                    seen = None  # claiming changed it: the check was made
+                services.moderate(
+                    [obj.pk],
+                    request.user,
+                    status=obj.status,
+                    resolution=obj.resolution,
+                    reply=obj.public_reply,
+                    site_url=request.build_absolute_uri("/"),
+                    unchanged_since=seen,
+                )
+        except services.StaleDecision as stale:
+            self.message_user(request, _stale_message(stale.item), messages.ERROR)
+            request._feedback_stale = True
+        forget_counts(request.user)
         obj.refresh_from_db()
+
+    def save_related(self, request, form, formsets, change):
+        """The item itself was saved through the services (save_model); of what is related,
+        only the replies' inline is edited here, also through the services (save_formset)."""
+        if getattr(request, "_feedback_stale", False):
+            return
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    def log_change(self, request, obj, message):
+        if getattr(request, "_feedback_stale", False):
+            return None
+        return super().log_change(request, obj, message)
+
+    def response_change(self, request, obj):
+        """ "Save and next pending" / "Save and next in this filter" open the next item."""
+        if getattr(request, "_feedback_stale", False):
+            return HttpResponseRedirect(request.get_full_path())
+        if not hasattr(request, "_feedback_next"):
+            return super().response_change(request, obj)
+        wanted, following = request._feedback_next
+        self.message_user(request, f"Feedback #{obj.pk} saved.", messages.SUCCESS)
+        preserved = {"_changelist_filters": wanted.urlencode()} if wanted else {}
+        if following is None:
+            self.message_user(request, "Nothing left in this list.", messages.INFO)
+            url = reverse("admin:feedback_feedback_changelist")
+            return HttpResponseRedirect(f"{url}?{wanted.urlencode()}" if wanted else url)
+        url = reverse("admin:feedback_feedback_change", args=[following])
+        return HttpResponseRedirect(f"{url}?{urlencode(preserved)}" if preserved else url)
+
+    def _next_filters(self, request):
+        """The list "save and next" walks: pending, or the one the editor came from."""
+        if "_save_next_pending" in request.POST:
+            return QueryDict("status__exact=pending")
+        if "_save_next_filter" in request.POST:
+            return QueryDict(request.GET.get("_changelist_filters", ""))
+        return None
+
+    def _next_item(self, request, filters, obj):
+        """The id of the item after `obj` in the queue with these filters (the first one if
+        `obj` left it), or None. Reads at most NEXT_WINDOW ids in the queue's order."""
+        listing = copy.copy(request)
+        listing.GET = filters
+        listing.method = "GET"
+        listing.POST = QueryDict()
+        try:
+            changelist = self.get_changelist_instance(listing)
+        except (IncorrectLookupParameters, PermissionDenied):
+            return None
+        ids = list(changelist.get_queryset(listing).values_list("pk", flat=True)[:NEXT_WINDOW])
+        if obj.pk in ids:
+            after = ids[ids.index(obj.pk) + 1 :]
+            return after[0] if after else None
+        return ids[0] if ids else None

@@ -14,6 +14,7 @@ from django.db.models import BooleanField, F, Field, Func, Value
 from django.utils.translation import gettext
 
 from feedback.admin.rows import filter_choice_html
+from feedback.models import due_cutoff, open_work_q
 from mitigations.models import Mitigation, TaxonomyCategory
 
 
@@ -59,7 +60,10 @@ class PageFilter(admin.SimpleListFilter):
 
 
 class CategoryFilter(admin.SimpleListFilter):
-    """The taxonomy category of the page, including everything below it."""
+    """The taxonomy category of the page, including everything below it.
+
+    A short tree: the first two levels, and below the chosen category its path and its
+    children (not all 140-odd codes at once)."""
 
     title = "taxonomy category of the page"
     parameter_name = "category"
@@ -69,7 +73,14 @@ class CategoryFilter(admin.SimpleListFilter):
         rows = TaxonomyCategory.objects.order_by("sort_key").values_list("code", "name", "sort_key")
         # Kept for queryset(), which then needs no query of its own for the chosen category.
         self.sort_keys = {code: key for code, _, key in rows}
-        return [(code, f"{code} {name}") for code, name, _ in rows]
+        chosen = self.value() or ""
+        path = {".".join(chosen.split(".")[:i]) for i in range(1, chosen.count(".") + 2)}
+
+        def shown(code):
+            parent = code.rpartition(".")[0]
+            return code.count(".") < 2 or code in path or parent in path
+
+        return [(code, f"{code} {name}") for code, name, _ in rows if shown(code)]
 
     def queryset(self, request, queryset):
         code = self.value()
@@ -151,4 +162,59 @@ class SubmitterFilter(admin.SimpleListFilter):
                 return queryset.filter(user__isnull=False, by_reviewer=False)
             case "reviewer":
                 return queryset.filter(by_reviewer=True)
+        return queryset
+
+
+class ClaimFilter(admin.SimpleListFilter):
+    """Who handles an item: "mine" is the open work claimed by the editor looking."""
+
+    title = "claimed"
+    parameter_name = "claimed"
+
+    def lookups(self, request, model_admin):
+        return [("me", "Mine (open)"), ("anyone", "By anyone"), ("nobody", "Not claimed")]
+
+    def queryset(self, request, queryset):
+        match self.value():
+            case "me":
+                return queryset.filter(open_work_q(), claimed_by=request.user)
+            case "anyone":
+                return queryset.filter(claimed_by__isnull=False)
+            case "nobody":
+                return queryset.filter(claimed_by__isnull=True)
+        return queryset
+
+
+class DueFilter(admin.SimpleListFilter):
+    """Open work past its due date (FEEDBACK_DUE_DAYS after it came in)."""
+
+    title = "due date"
+    parameter_name = "due"
+
+    def lookups(self, request, model_admin):
+        return [("open", "All open"), ("overdue", "Overdue"), ("on_time", "Open, not yet due")]
+
+    def queryset(self, request, queryset):
+        match self.value():
+            case "open":
+                return queryset.filter(open_work_q())
+            case "overdue":
+                return queryset.filter(open_work_q(), created_at__lt=due_cutoff())
+            case "on_time":
+                return queryset.filter(open_work_q(), created_at__gte=due_cutoff())
+        return queryset
+
+
+class OutdatedFilter(admin.SimpleListFilter):
+    """Possibly outdated: the item's section of the page changed since it was written."""
+
+    title = "page since"
+    parameter_name = "outdated"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Section changed since (possibly outdated)")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(page_changed_at__isnull=False)
         return queryset

@@ -152,12 +152,17 @@ class FeedbackChangeList(ChangeList):
         """[row html] for the page, or None where Django's own rows are needed."""
         if self.formset or self.is_popup or self.to_field:
             return None
-        if list(self.list_display_links or []) != ["summary"]:
+        links = list(self.list_display_links or [])
+        if len(links) != 1 or links[0] not in self._fast_columns():
             return None
         cells = [self._cell(name) for name in self.list_display]
         if None in cells:
             return None
         return [SafeString("".join([cell(obj) for cell in cells])) for obj in self.result_list]
+
+    def _fast_columns(self):
+        """The admin's methods whose value is plain or safe text (display_for_value of it)."""
+        return set(getattr(self.model_admin, "fast_columns", ()))
 
     def _cell(self, name):
         """A function obj -> the cell's html (as items_for_result makes it), or None."""
@@ -170,7 +175,7 @@ class FeedbackChangeList(ChangeList):
                 f'name="{helpers.ACTION_CHECKBOX_NAME}" value="{_escape(obj.pk)}" '
                 f'class="action-select" aria-label="{label.format(_escape(obj))}"></td>'
             )
-        if name == "summary":
+        if name in (self.list_display_links or []) and name in self._fast_columns():
             change = reverse(
                 f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
                 args=[_PK],
@@ -180,19 +185,15 @@ class FeedbackChangeList(ChangeList):
                 {"preserved_filters": self.preserved_filters, "opts": self.opts}, change
             )
             head, _, tail = (escape(part) for part in change.partition(_PK))
-            summary = model_admin.summary
+            method = getattr(model_admin, name)
             return lambda obj: (
-                f'<th class="field-summary"><a href="{head}{int(obj.pk)}{tail}">'
-                f"{_escape(summary(obj))}</a></th>"
+                f'<th class="field-{name}"><a href="{head}{int(obj.pk)}{tail}">'
+                f"{_escape(display_for_value(method(obj), empty))}</a></th>"
             )
-        if name == "page_link":
-            urls = PageUrls()
-            return lambda obj: f'<td class="field-page_link">{_escape(urls.link(obj))}</td>'
-        if name == "submitter_display":
-            method = model_admin.submitter_display
+        if name in self._fast_columns():
+            method = getattr(model_admin, name)
             return lambda obj: (
-                f'<td class="field-submitter_display">'
-                f"{_escape(display_for_value(method(obj), empty))}</td>"
+                f'<td class="field-{name}">{_escape(display_for_value(method(obj), empty))}</td>'
             )
         try:
             field = self.opts.get_field(name)

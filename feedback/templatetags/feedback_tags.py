@@ -1,10 +1,13 @@
 """Template helpers for feedback on the site (they ask portal/lib/access.py, never decide)."""
 
+from urllib.parse import urlencode
+
 from django import template
 from django.urls import reverse
 
 from feedback import changelog
 from feedback.changelog_views import cite
+from feedback.models import Feedback, open_work_q
 from feedback.page_context import discussion_link, feedback_context
 from portal.lib import access
 
@@ -60,4 +63,28 @@ def page_review(context, mitigation):
         "changes": list(reversed(changes[-HISTORY_SHOWN:])),
         "changes_url": reverse("changelog:changes", args=[mitigation.slug]),
         "citation": cite(request, mitigation, latest) if latest else None,
+    }
+
+
+@register.inclusion_tag("feedback/includes/editor_tools.html", takes_context=True)
+def editor_tools(context, mitigation):
+    """For editors only: "Edit in admin" and the page's open feedback, counted now.
+
+    Never part of a cached rendering: signed-in users' pages are not cached
+    (page_cache._cacheable), and a rendering made for the cache shows nothing here whoever
+    triggered it."""
+    request = context.get("request")
+    if (
+        request is None
+        or getattr(request, "_rendering_for_cache", False)
+        or not access.can_moderate(request.user)
+    ):
+        return {"show": False}
+    open_count = Feedback.objects.filter(open_work_q(), mitigation=mitigation).count()
+    queue = reverse("admin:feedback_feedback_changelist")
+    return {
+        "show": True,
+        "edit_url": reverse("admin:mitigations_mitigation_change", args=[mitigation.pk]),
+        "open_count": open_count,
+        "queue_url": f"{queue}?{urlencode({'page': mitigation.code, 'due': 'open'})}",
     }

@@ -67,6 +67,7 @@ from mitigations.importer.pipeline import import_dataset
 from mitigations.importer.problems import (
     DatasetError,
     ImportReport,
+    PageChange,
     Problem,
     Rename,
     TableCounts,
@@ -81,6 +82,7 @@ __all__ = [
     "MAX_CELL_CHARS",
     "DatasetError",
     "ImportReport",
+    "PageChange",
     "Problem",
     "Progress",
     "Rename",

@@ -13,6 +13,7 @@ from mitigations.importer.plan import (
     SIMPLE_MITIGATION_FIELDS,
     Plan,
 )
+from mitigations.importer.problems import PageChange
 from mitigations.importer.progress import ticker
 from mitigations.importer.queries import filter_in
 from mitigations.models import Figure, Mitigation, SourceDocument, TaxonomyCategory
@@ -24,8 +25,31 @@ def diff(plan: Plan):
     for table, model in FACET_TABLES.items():
         _diff_facets(plan, table, model)
     _diff_sources(plan)
-    _diff_mitigations(plan)
-    _diff_figures(plan)
+    pages: dict[str, PageChange] = {}
+    _diff_mitigations(plan, pages)
+    _diff_figures(plan, pages)
+    plan.report.pages = list(pages.values())
+
+
+def _text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, set, tuple)):
+        return "; ".join(sorted(str(v) for v in value))
+    return str(value)
+
+
+def _page(plan: Plan, pages, code, kind="updated", name=""):
+    page = pages.get(code)
+    if page is None:
+        existing = plan.mitigations.get(code)
+        page = pages[code] = PageChange(
+            code=code,
+            name=name or (existing.name if existing else code),
+            pk=existing.pk if existing else None,
+            kind=kind,
+        )
+    return page
 
 
 def _count(plan: Plan, table, created=0, updated=0, unchanged=0):
@@ -128,7 +152,7 @@ def _existing_links(plan: Plan):
     return links
 
 
-def _diff_mitigations(plan: Plan):
+def _diff_mitigations(plan: Plan, pages):
     records = plan.good("mitigations")
     links = _existing_links(plan) if plan.mitigations else {}
     category_codes = {c.pk: code for code, c in plan.taxonomy.items()}
@@ -142,6 +166,7 @@ def _diff_mitigations(plan: Plan):
         code = values["id"]
         existing = plan.mitigations.get(code)
         if existing is None:
+            _page(plan, pages, code, "created", values.get("name", ""))
             plan.creates["mitigations"].append(record)
             for col in MANY_TO_MANY:
                 plan.link_adds[col].extend((code, v) for v in values.get(col, []))
@@ -152,17 +177,22 @@ def _diff_mitigations(plan: Plan):
             for name in SIMPLE_MITIGATION_FIELDS
             if name in values and getattr(existing, name) != values[name]
         }
+        shown = [(n, _text(getattr(existing, n)), _text(values[n])) for n in sorted(changed)]
         if (
             "taxonomy_code" in values
             and category_codes.get(existing.category_id) != values["taxonomy_code"]
         ):
             changed.add("category")
+            old_category = category_codes.get(existing.category_id)
+            shown.append(("category", _text(old_category), _text(values["taxonomy_code"])))
         if existing.code != code:  # a renamed page (see renames.py)
             changed.add("code")
+            shown.append(("id", existing.code, code))
         for col, table in PRIMARY_FACETS.items():
             current = facet_names[table].get(getattr(existing, f"{col}_id"))
             if col in values and current != values[col]:
                 changed.add(col)
+                shown.append((col, _text(current), _text(values[col])))
         links_changed = False
         for col in MANY_TO_MANY:
             if col not in values:
@@ -174,7 +204,10 @@ def _diff_mitigations(plan: Plan):
             plan.link_removes[col].extend(removes)
             plan.link_adds[col].extend((code, v) for v in sorted(adds))
             links_changed = links_changed or bool(removes or adds)
+            if removes or adds:
+                shown.append((col, _text(current.values()), _text(wanted)))
         if changed or links_changed:
+            _page(plan, pages, code).fields.extend(shown)
             for name in changed & set(SIMPLE_MITIGATION_FIELDS):
                 setattr(existing, name, values[name])
             existing.code = code
@@ -186,7 +219,7 @@ def _diff_mitigations(plan: Plan):
             _count(plan, "mitigations", unchanged=1)
 
 
-def _diff_figures(plan: Plan):
+def _diff_figures(plan: Plan, pages):
     records = plan.good("figures")
     codes = {r.values["mitigation_id"] for r in records}
     pks = {code: pk for code, pk in plan.mitigation_pks.items() if code in codes}
@@ -213,11 +246,18 @@ def _diff_figures(plan: Plan):
             plan.creates["figures"].append((code, values))
             _count(plan, "figures", created=1)
             _figure_changed(plan, pks.get(code), None, Figure(**values))
+            if code in plan.mitigations:
+                _page(plan, pages, code).fields.append((f"figure {values['key']}", "", "new"))
         elif any(f in values and current[f] != values[f] for f in compared):
             before, after = Figure(**current), Figure(**current)
             _apply(plan, "figures", after, values, compared)
             _count(plan, "figures", updated=1)
             _figure_changed(plan, pks.get(code), before, after)
+            _page(plan, pages, code).fields.extend(
+                (f"figure {values['key']}: {f}", _text(current[f]), _text(values[f]))
+                for f in compared
+                if f in values and current[f] != values[f]
+            )
         else:
             _count(plan, "figures", unchanged=1)
 

@@ -1,6 +1,7 @@
 """`import_dataset`: read, convert, check, compare and write, in one transaction."""
 
 import time
+from functools import partial
 from pathlib import Path
 
 from django.db import transaction
@@ -11,6 +12,8 @@ from mitigations.importer.plan import Plan
 from mitigations.importer.problems import DatasetError, ImportReport, Problems
 from mitigations.importer.progress import Progress, TqdmProgress, ticker
 from mitigations.importer.reading import DEFAULT_MAX_BYTES, DEFAULT_MAX_JSON_BYTES, read_dataset
+from mitigations.models import Mitigation
+from mitigations.signals import pages_changed
 from portal.lib.page_cache import bump_data_version
 
 
@@ -51,6 +54,12 @@ def import_dataset(
                 writing.write(plan, user=user, reason=f"Import of {source}"[:100])
                 if report.changed:
                     transaction.on_commit(bump_data_version)
+                updated = [page.pk for page in report.pages if page.kind == "updated"]
+                if updated:
+                    # Bulk writes send no model signals: say which pages changed.
+                    transaction.on_commit(
+                        partial(pages_changed.send, sender=Mitigation, pks=updated)
+                    )
     finally:
         if hasattr(progress, "close"):
             progress.close()

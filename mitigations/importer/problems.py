@@ -68,6 +68,18 @@ class TableCounts:
 
 
 @dataclass
+class PageChange:
+    """What an import does to one mitigation page: created, or updated with each changed
+    field as (field, old, new) in text (figures as "figure KEY: field")."""
+
+    code: str
+    name: str
+    pk: int | None
+    kind: str  # "created" or "updated"
+    fields: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+@dataclass
 class ImportReport:
     source: str
     dry_run: bool
@@ -76,6 +88,9 @@ class ImportReport:
         default_factory=lambda: {table: TableCounts() for table in TABLES}
     )
     renames: list[Rename] = field(default_factory=list)  # in file order
+    # Pages created or changed (their fields or figures), in file order; unchanged ones are
+    # only counted.
+    pages: list[PageChange] = field(default_factory=list)
     seconds: float = 0.0
 
     @property

@@ -161,17 +161,38 @@ def _second_factor_pending(user) -> bool:
     return access.needs_second_factor(user) and not access.is_verified(user)
 
 
+def _queue_url() -> str:
+    return reverse("admin:feedback_feedback_changelist") + "?status__exact=pending"
+
+
+def _greet(request, url: str) -> None:
+    """An editor landing on the moderation queue is told how much is pending."""
+    if url != _queue_url() or not access.can_moderate(request.user):
+        return
+    pending = Feedback.objects.pending().count()
+    messages.info(request, f"{pending} feedback item{'s' if pending != 1 else ''} pending.")
+
+
 class SignInView(auth_views.LoginView):
     """Django's sign-in (axes and the sign-in limits check the password), then, for an
     account with a role, the second factor: a signed-in session that has not passed it is
-    treated as role-less (portal/lib/access.py)."""
+    treated as role-less (portal/lib/access.py). Editors without a page to go back to land
+    on the moderation queue once they have passed it."""
 
     redirect_authenticated_user = True
+
+    def get_default_redirect_url(self):
+        # Where to go, not what may be seen: the session has not passed the second factor
+        # yet, so ask the account (the admin itself still requires a verified session).
+        if access.account_can_moderate(self.request.user):
+            return _queue_url()
+        return super().get_default_redirect_url()
 
     def get_success_url(self):
         url = super().get_success_url()
         if _second_factor_pending(self.request.user):
             return _with_next("second_factor", url)
+        _greet(self.request, url)
         return url
 
 
@@ -214,7 +235,9 @@ def verify(request):
             form.add_error("code", "That code is not right, or it was used already.")
         else:
             limits.succeeded(request, user.get_username(), kind="code")
-            return redirect(_passed(request, device, next_url))
+            _passed(request, device, next_url)
+            _greet(request, next_url)
+            return redirect(next_url)
     return render(
         request,
         "registration/second_factor.html",

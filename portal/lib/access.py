@@ -47,6 +47,7 @@ ROLES: dict[str, list[str]] = {
         "feedback.change_feedback",
         "feedback.delete_feedback",
         "feedback.view_pagehelpfulness",
+        *(f"feedback.{p}_replytemplate" for p in _MODEL_PERMS),
         # the sign-in log and lockouts (django-axes)
         "axes.view_accessattempt",
         "axes.delete_accessattempt",
@@ -198,9 +199,15 @@ def mitigation_is_visible(mitigation, user) -> bool:
 # --- Figures -------------------------------------------------------------------------------
 
 
+def embargoed_q(now=None, prefix="") -> Q:
+    """Figures (or, with prefix "figures__", pages with figures) still under embargo at `now`
+    (the embargo lifts at the start of its day)."""
+    return Q(**{f"{prefix}embargo_until__gt": today(now)})
+
+
 def restricted_q(now=None) -> Q:
     """Figures that are preliminary or still under embargo at `now`."""
-    return Q(preliminary=True) | Q(embargo_until__gt=today(now))
+    return Q(preliminary=True) | embargoed_q(now)
 
 
 def figure_is_restricted(figure, now=None) -> bool:
@@ -243,11 +250,6 @@ def can_filter_restricted(user) -> bool:
 
 # Embargoes that lift within this many days count as "lifting soon".
 LIFTING_SOON_DAYS = 30
-
-
-def embargoed_q(now=None, prefix="") -> Q:
-    """Figures (or, with prefix "figures__", pages with figures) under embargo at `now`."""
-    return Q(**{f"{prefix}embargo_until__gt": today(now)})
 
 
 def lifting_soon_q(now=None, prefix="") -> Q:

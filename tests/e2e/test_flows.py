@@ -218,7 +218,7 @@ def test_editor_moderates_the_queue_in_the_admin(web):
 
     # The queue: pending first, filtered to pending.
     page.get_by_role("rowheader", name="Feedback", exact=True).get_by_role("link").click()
-    expect(page.get_by_role("navigation", name="Feedback by status")).to_contain_text("Pending: 2")
+    expect(page.get_by_role("navigation", name="Feedback presets")).to_contain_text("Pending 2")
     page.locator("#changelist-filter").get_by_role("link", name="Pending").click()
     expect(page).to_have_url(re.compile(r"status__exact=pending"))
     rows = page.locator("#result_list tbody tr")

@@ -217,11 +217,11 @@ def test_status_counts_are_cached(editor_client, django_assert_max_num_queries):
     FeedbackFactory.create_batch(2)
     FeedbackFactory(status="spam")
     html = editor_client.get(CHANGELIST).text
-    assert "Pending: <strong>2</strong>" in html and "Spam: <strong>1</strong>" in html
+    assert "Pending <strong>2</strong>" in html and "Spam <strong>1</strong>" in html
     FeedbackFactory()
-    assert "Pending: <strong>2</strong>" in editor_client.get(CHANGELIST).text  # cached
+    assert "Pending <strong>2</strong>" in editor_client.get(CHANGELIST).text  # cached
     cache.delete(STATUS_COUNTS_KEY)
-    assert "Pending: <strong>3</strong>" in editor_client.get(CHANGELIST).text
+    assert "Pending <strong>3</strong>" in editor_client.get(CHANGELIST).text
 
 
 @pytest.mark.parametrize(

@@ -330,7 +330,12 @@ def test_a_bad_upload_shows_every_problem_and_writes_nothing(editor_client):
     assert ":taxonomy_code: unknown taxonomy code '9.9.9'" in problems[0]
     assert problems[1] == "figures.csv:2:value: 'lots' is not a decimal number (use a point: 62.5)"
     assert "2 problems found: nothing was written" in response.text
-    assert "figures.csv:2:value: &#x27;lots&#x27; is not a decimal number" in response.text
+    # In the admin each line leads with the sheet, the spreadsheet row and the column.
+    assert (
+        "Sheet figures, row 2, column value: &#x27;lots&#x27; is not a decimal number"
+        in response.text
+    )
+    assert '<code class="import-file-line">figures.csv:2:value</code>' in response.text
     assert Mitigation.objects.count() == 0 and TaxonomyCategory.objects.count() == 0
 
 

@@ -14,7 +14,7 @@ from django.test import Client
 
 from feedback import services
 from feedback.models import Feedback
-from mitigations.importer import import_dataset, writing
+from mitigations.importer import import_dataset, pipeline, writing
 from mitigations.models import Mitigation
 from tests.factories import FeedbackFactory, UserFactory
 from tests.reliability.conftest import needs_postgres
@@ -149,18 +149,29 @@ def test_readers_during_an_import_see_all_old_or_all_new_definitions(roles, tmp_
     reads = []  # (started, finished, "old" | "new" | "mixed")
     importing = threading.Event()
 
+    # The window ends when the import commits: its first after-commit step (the data
+    # version) says when. What runs after that (feedback on the changed pages marked
+    # "page changed since") is no longer the import's transaction.
+    bump = pipeline.bump_data_version
+
+    def committed():
+        window.setdefault("end", time.monotonic())
+        bump()
+
+    monkeypatch.setattr(pipeline, "bump_data_version", committed)
+
     def run_import():
         with connection.execute_wrapper(slow_updates):
             window["start"] = time.monotonic()
             importing.set()
             report = import_dataset(tmp_path / "b")
-            window["end"] = time.monotonic()
+            window["returned"] = time.monotonic()
         assert report.tables and report.changed
 
     def read():
         client = Client()
         importing.wait(timeout=30)
-        while "end" not in window or len([r for r in reads if r[0] > window["end"]]) < 3:
+        while "returned" not in window or len([r for r in reads if r[0] > window["end"]]) < 3:
             began = time.monotonic()
             response = client.get("/mitigations/export.json")
             assert response.status_code == 200
