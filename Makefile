@@ -13,6 +13,7 @@ venv:
 run: venv
 	@$(DEV_ENV) $(PY) manage.py migrate --noinput -v 0
 	@$(DEV_ENV) $(PY) manage.py setup_demo
+	@$(DEV_ENV) $(PY) manage.py demo_feedback
 	@echo "Serving on http://$(HOST):$(PORT)/  (Ctrl-C to stop)"
 	@$(DEV_ENV) $(PY) manage.py runserver --skip-checks $(HOST):$(PORT)
 
