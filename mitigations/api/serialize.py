@@ -9,7 +9,7 @@ import datetime
 from mitigations.api import schemas
 from mitigations.api.errors import ApiError
 from mitigations.models import Figure, Mitigation, SourceDocument
-from portal.lib import access
+from portal.lib import access, stamps
 
 EXPANSIONS = ("figures", "sources", "related")
 
@@ -82,6 +82,16 @@ def figure(f: Figure, fields, now=None) -> dict:
     if "restricted" in fields:
         values["restricted"] = access.figure_is_restricted(f, now)
     return {name: values[name] for name in fields}
+
+
+def stamp(user, figures, data: dict) -> dict:
+    """`data` with the viewer's stamp (portal/lib/stamps.py, as in the JSON download) when the
+    figures it shows hold restricted ones; only reviewers and editors ever see those."""
+    if access.can_see_restricted_figures(user) and any(
+        access.figure_is_restricted(f) for f in figures
+    ):
+        data["stamp"] = stamps.for_document(user, access.today())
+    return data
 
 
 def source(s: SourceDocument, base_url, count=None) -> dict:
