@@ -314,11 +314,16 @@ def list_mitigations(
     def build():
         fields_, expand_, figure_fields = _selection(request, user)
         visible = Mitigation.objects.visible_to(user)
-        filterset = MitigationFilter(request.GET, queryset=visible, user=user)
-        if not filterset.is_valid():
-            name, errors = next(iter(filterset.errors.items()))
-            raise ApiError(400, "invalid_parameter", f"{name}: {errors[0]}", parameter=name)
-        results = filterset.qs
+        if LIST_PARAMS.isdisjoint(request.GET):
+            # What the filter set gives when nothing is chosen, without building its form
+            # (a deep copy of every filter and field: a tenth of the CPU of such a request).
+            results = visible.order_by("name")
+        else:
+            filterset = MitigationFilter(request.GET, queryset=visible, user=user)
+            if not filterset.is_valid():
+                name, errors = next(iter(filterset.errors.items()))
+                raise ApiError(400, "invalid_parameter", f"{name}: {errors[0]}", parameter=name)
+            results = filterset.qs
         # The list's order, then the id: pages never overlap or skip on ties.
         results = results.order_by(*(results.query.order_by or ("name",)), "code")
         results = serialize.prepare(results, fields_)
