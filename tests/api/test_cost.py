@@ -59,3 +59,13 @@ def test_public_responses_still_end_before_the_next_embargo_lift(catalogue, clie
     response = client.get("/api/v1/mitigations/K0?expand=figures")
     max_age = int(response["Cache-Control"].split("max-age=")[1])
     assert 0 < max_age <= 60
+
+
+def test_the_link_tables_are_read_in_one_query(catalogue, reviewer_token):
+    client = TokenClient(reviewer_token[1])
+    client.get("/api/v1/mitigations")
+    with CaptureQueriesContext(connection) as queries:
+        body = json.loads(client.get("/api/v1/mitigations?expand=sources,related").content)
+    assert body["count"] == 6
+    links = [q["sql"] for q in queries if "_other" in q["sql"] or "mitigation_related" in q["sql"]]
+    assert len(links) == 1 and "UNION ALL" in links[0] and "mitigation_sources" in links[0]
