@@ -94,9 +94,10 @@ def export(request, fmt):
             mitigation__in=mitigations.values("pk")
         )
         tables = dataset.export_tables(mitigations, figures)
-        stamp = _stamp(request.user, figures)
+        day = access.today()
+        stamp = _stamp(request.user, figures, day)
     if fmt == "json":
-        document = {**tables, "stamp": _stamp_field(stamp)} if stamp else tables
+        document = {**tables, "stamp": stamps.for_document(request.user, day)} if stamp else tables
         body = json.dumps(document, ensure_ascii=False, indent=1)
         response = HttpResponse(body, content_type="application/json; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="mitigations.json"'
@@ -106,21 +107,13 @@ def export(request, fmt):
     return private_or_public(request, response)
 
 
-def _stamp(user, figures):
+def _stamp(user, figures, day):
     """The viewer's stamp (portal/lib/stamps.py) when the download holds restricted figures."""
     if not access.can_see_restricted_figures(user):
         return None
     if not figures.filter(access.restricted_q()).exists():
         return None
-    return stamps.for_viewer(user, access.today())
-
-
-def _stamp_field(stamp):
-    return {
-        "notice": "Contains preliminary or embargoed figures: do not share or cite.",
-        "seen_by": stamp["text"],
-        "ref": stamp["mark"],
-    }
+    return stamps.for_viewer(user, day)
 
 
 FIGURE_COLUMNS = [c for c in dataset.COLUMNS["figures"] if c != "mitigation_id"]

@@ -68,7 +68,12 @@ def json_response(request, build) -> HttpResponse:
     hit repeats the audit records the rendering wrote (none for readers today)."""
     request.api_audited = []
     role = access.role_of(actor(request))
-    if settings.PAGE_CACHE_SECONDS <= 0 or role != access.READER:
+    if role != access.READER:
+        # Private, no validators, never stored: no embargo lift to look up (`finish`).
+        response = HttpResponse(render(build()), content_type="application/json")
+        response.api_lift = response.api_stamp = None
+        return response
+    if settings.PAGE_CACHE_SECONDS <= 0:
         response = HttpResponse(render(build()), content_type="application/json")
         response.api_lift, response.api_stamp = access.next_embargo_change(), None
         return response

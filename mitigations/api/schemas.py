@@ -2,7 +2,8 @@
 
 Views build plain dicts (mitigations/api/serialize.py); tests check every response against
 these schemas, per role. A field visible only to some roles carries `x-visible-to` and is
-not required; for everyone else it is absent (not null).
+not required; for everyone else it is absent (not null). The per-viewer `stamp` is also
+`x-with-restricted-figures`: present only in a response that holds restricted figures.
 """
 
 from datetime import date, datetime
@@ -23,6 +24,11 @@ def _absent_extra(schema: dict) -> None:
     schema.pop("default", None)
 
 
+def _stamp_extra(schema: dict) -> None:
+    _restricted_extra(schema)
+    schema["x-with-restricted-figures"] = True
+
+
 def expansion(description: str):
     """A field present only when asked for with `expand=`."""
     return Field(None, description=description, json_schema_extra=_absent_extra)
@@ -31,6 +37,17 @@ def expansion(description: str):
 def restricted(description: str):
     """A field present only for reviewers and editors (absent for others)."""
     return Field(None, description=description, json_schema_extra=_restricted_extra)
+
+
+def stamped():
+    """The viewer's stamp: reviewers and editors, in responses holding restricted figures."""
+    return Field(
+        None,
+        description="Who received this copy, present when the response holds preliminary or "
+        "embargoed figures (reviewers and editors only): the same stamp as the JSON "
+        "download's, so that a leaked copy can be traced to its account",
+        json_schema_extra=_stamp_extra,
+    )
 
 
 class Error(Schema):
@@ -93,6 +110,13 @@ class Figure(Schema):
     )
 
 
+class Stamp(Schema):
+    notice: str = Field(description="Do not share or cite")
+    seen_by: str = Field(description="`seen by USERNAME, D Mon YYYY`")
+    day: date = Field(description="The day the copy was received")
+    ref: str = Field(description="The viewer's mark of that day")
+
+
 class Mitigation(Schema):
     id: str = Field(description="The catalogue's id, e.g. `A1427`")
     name: str
@@ -117,6 +141,10 @@ class Mitigation(Schema):
     related: list[RelatedRef] = expansion("With `expand=related`")
 
 
+class MitigationDetail(Mitigation):
+    stamp: Stamp = stamped()
+
+
 class Page(Schema):
     count: int = Field(description="Results you may see, on all pages")
     page: int
@@ -128,6 +156,7 @@ class Page(Schema):
 
 class MitigationPage(Page):
     results: list[Mitigation]
+    stamp: Stamp = stamped()
 
 
 class SourcePage(Page):
@@ -137,6 +166,7 @@ class SourcePage(Page):
 class FigureList(Schema):
     mitigation_id: str
     results: list[Figure]
+    stamp: Stamp = stamped()
 
 
 class Category(Schema):

@@ -6,10 +6,12 @@ only which *fields* a role sees (restricted figure fields for reviewers and edit
 
 import datetime
 
+from django.db.models import CharField, F, IntegerField, Value
+
 from mitigations.api import schemas
 from mitigations.api.errors import ApiError
 from mitigations.models import Figure, Mitigation, SourceDocument
-from portal.lib import access
+from portal.lib import access, stamps
 
 EXPANSIONS = ("figures", "sources", "related")
 
@@ -84,6 +86,16 @@ def figure(f: Figure, fields, now=None) -> dict:
     return {name: values[name] for name in fields}
 
 
+def stamp(user, figures, data: dict) -> dict:
+    """`data` with the viewer's stamp (portal/lib/stamps.py, as in the JSON download) when the
+    figures it shows hold restricted ones; only reviewers and editors ever see those."""
+    if access.can_see_restricted_figures(user) and any(
+        access.figure_is_restricted(f) for f in figures
+    ):
+        data["stamp"] = stamps.for_document(user, access.today())
+    return data
+
+
 def source(s: SourceDocument, base_url, count=None) -> dict:
     return {
         "id": s.key,
@@ -122,49 +134,86 @@ def _grouped(rows):
     return grouped
 
 
-def load_links(mitigations, user, fields, expand) -> dict:
-    """What the mitigations link to, as {name: {mitigation pk: [...]}}, a query per kind.
+_LINK_COLUMNS = ("_m", "_k", "_n", "_o", "_a", "_b", "_c")
 
-    Rows straight from the link tables (values_list) rather than prefetch_related: for a
-    page of 20 mitigations with every field, Django's prefetching built several hundred
-    model instances and managers and cost more CPU than the rest of the request together
-    (bench: "api list, page 50", reviewer token)."""
+
+def _link_part(through, kind, mitigation, order, a, b=None, c=None, position=None):
+    """Rows of one link table as (mitigation pk, kind, number, text to order by, a, b, c)."""
+    empty = Value("", output_field=CharField())
+    return through.annotate(
+        _m=F(mitigation),
+        _k=Value(kind, output_field=CharField()),
+        _n=F(position) if position else Value(0, output_field=IntegerField()),
+        _o=F(order),
+        _a=F(a),
+        _b=F(b) if b else empty,
+        _c=F(c) if c else empty,
+    ).values_list(*_LINK_COLUMNS)
+
+
+def load_links(mitigations, user, fields, expand) -> dict:
+    """What the mitigations link to, as {name: {mitigation pk: [...]}}.
+
+    The facets' other values, the source ids and the related mitigations come in one query:
+    rows straight from the link tables (values_list), in a UNION ALL, each kind in its
+    order. (Django's prefetching built several hundred model instances for a page of 20
+    mitigations and cost more CPU than the rest of the request together, and a query per
+    link table cost a round trip and an ORM compilation each: bench "api list, page 50",
+    reviewer token.) Figures and expanded sources are one more query each."""
     ids = [m.pk for m in mitigations]
-    links = {}
+    parts = []
     for field, primary in FACETS.items():
         if field in fields:
             other = Mitigation._meta.get_field(primary.replace("_primary", "_other"))
             model = other.remote_field.model._meta.model_name
-            links[field] = _grouped(
-                other.remote_field.through.objects.filter(mitigation_id__in=ids)
-                .order_by(f"{model}__position", f"{model}__name")
-                .values_list("mitigation_id", f"{model}__slug", f"{model}__name")
-            )
-    if "source_ids" in fields or "sources" in expand:
-        through = Mitigation.sources.through.objects.filter(mitigation_id__in=ids)
-        links["source_ids"] = _grouped(
-            through.order_by("sourcedocument__key").values_list(
-                "mitigation_id", "sourcedocument__key"
-            )
-        )
-        if "sources" in expand:
-            cited = {key for keys in links["source_ids"].values() for key in keys}
-            links["sources"] = {
-                s.key: s
-                for s in SourceDocument.objects.filter(key__in=cited).with_counts(
-                    Mitigation.objects.visible_to(user)
+            through = other.remote_field.through.objects.filter(mitigation_id__in=ids)
+            parts.append(
+                _link_part(
+                    through, field, "mitigation_id", f"{model}__name", f"{model}__slug",
+                    f"{model}__name", position=f"{model}__position",
                 )
-            }
-    if "related_ids" in fields or "related" in expand:
+            )  # fmt: skip
+    wants_sources = "source_ids" in fields or "sources" in expand
+    if wants_sources:
+        through = Mitigation.sources.through.objects.filter(mitigation_id__in=ids)
+        key = "sourcedocument__key"
+        parts.append(_link_part(through, "source_ids", "mitigation_id", key, key))
+    wants_related = "related_ids" in fields or "related" in expand
+    if wants_related:
         through = Mitigation.related.through.objects.filter(
             from_mitigation_id__in=ids, to_mitigation__in=Mitigation.objects.visible_to(user)
         )
-        links["related"] = _grouped(
-            through.order_by("to_mitigation__code").values_list(
-                "from_mitigation_id", "to_mitigation__code", "to_mitigation__name",
+        code = "to_mitigation__code"
+        parts.append(
+            _link_part(
+                through, "related", "from_mitigation_id", code, code, "to_mitigation__name",
                 "to_mitigation__slug",
             )
         )  # fmt: skip
+    grouped = {field: {} for field in FACETS if field in fields}
+    if wants_sources:
+        grouped["source_ids"] = {}
+    if wants_related:
+        grouped["related"] = {}
+    if parts and ids:
+        rows = parts[0].union(*parts[1:], all=True).order_by("_k", "_n", "_o")
+        for pk, kind, _n, _o, a, b, c in rows:
+            if kind == "source_ids":
+                value = a
+            elif kind == "related":
+                value = (a, b, c)
+            else:
+                value = (a, b)
+            grouped[kind].setdefault(pk, []).append(value)
+    links = grouped
+    if "sources" in expand:
+        cited = {key for keys in links["source_ids"].values() for key in keys}
+        links["sources"] = {
+            s.key: s
+            for s in SourceDocument.objects.filter(key__in=cited).with_counts(
+                Mitigation.objects.visible_to(user)
+            )
+        }
     if "figures" in expand:
         figures = Figure.objects.visible_to(user).filter(mitigation_id__in=ids)
         links["figures"] = _grouped((f.mitigation_id, f) for f in figures)

@@ -314,11 +314,16 @@ def list_mitigations(
     def build():
         fields_, expand_, figure_fields = _selection(request, user)
         visible = Mitigation.objects.visible_to(user)
-        filterset = MitigationFilter(request.GET, queryset=visible, user=user)
-        if not filterset.is_valid():
-            name, errors = next(iter(filterset.errors.items()))
-            raise ApiError(400, "invalid_parameter", f"{name}: {errors[0]}", parameter=name)
-        results = filterset.qs
+        if LIST_PARAMS.isdisjoint(request.GET):
+            # What the filter set gives when nothing is chosen, without building its form
+            # (a deep copy of every filter and field: a tenth of the CPU of such a request).
+            results = visible.order_by("name")
+        else:
+            filterset = MitigationFilter(request.GET, queryset=visible, user=user)
+            if not filterset.is_valid():
+                name, errors = next(iter(filterset.errors.items()))
+                raise ApiError(400, "invalid_parameter", f"{name}: {errors[0]}", parameter=name)
+            results = filterset.qs
         # The list's order, then the id: pages never overlap or skip on ties.
         results = results.order_by(*(results.query.order_by or ("name",)), "code")
         results = serialize.prepare(results, fields_)
@@ -331,7 +336,8 @@ def list_mitigations(
         envelope["results"] = [
             serialize.mitigation(m, fields_, expand_, figure_fields, base, links) for m in items
         ]
-        return envelope
+        shown = [f for m in items for f in links.get("figures", {}).get(m.pk, ())]
+        return serialize.stamp(user, shown, envelope)
 
     return responses.json_response(request, build)
 
@@ -349,7 +355,7 @@ def _visible_mitigation(user, code, queryset=None):
 
 @api.get(
     "/mitigations/{id}",
-    response={200: schemas.Mitigation, **ERRORS},
+    response={200: schemas.MitigationDetail, **ERRORS},
     summary="One mitigation by its id",
     tags=["mitigations"],
     url_name="mitigation",
@@ -365,9 +371,10 @@ def get_mitigation(request, id: str, fields: str = Fields, expand: str = Expand)
         links = serialize.load_links([mitigation], user, fields_, expand_)
         if "figures" in expand_:
             _audit_restricted(request, [(mitigation, links["figures"].get(mitigation.pk, ()))])
-        return serialize.mitigation(
+        data = serialize.mitigation(
             mitigation, fields_, expand_, figure_fields, _base_url(request), links
         )
+        return serialize.stamp(user, links.get("figures", {}).get(mitigation.pk, ()), data)
 
     return responses.json_response(request, build)
 
@@ -392,10 +399,11 @@ def list_figures(request, id: str, fields: str = Fields):  # noqa: A002
         mitigation = _visible_mitigation(user, id)
         figures = list(Figure.objects.visible_to(user).filter(mitigation=mitigation))
         _audit_restricted(request, [(mitigation, figures)])
-        return {
+        data = {
             "mitigation_id": mitigation.code,
             "results": [serialize.figure(f, chosen) for f in figures],
         }
+        return serialize.stamp(user, figures, data)
 
     return responses.json_response(request, build)
 

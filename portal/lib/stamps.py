@@ -7,8 +7,11 @@ Each preliminary or embargoed figure a signed-in viewer sees carries two stamps:
   mark is an HMAC (keyed by SECRET_KEY) of the user id and the day. An attribute changes
   neither the values, their order, what a screen reader says nor what copying a number gives.
 
-`find_visible` and `find_marks` pull stamps out of a leaked text or saved page; the
-`trace_leak` command turns them into accounts.
+JSON documents that hold restricted figures (the JSON download, API responses) carry both
+in one top-level field, `for_document`: {"notice", "seen_by", "day", "ref"}.
+
+`find_visible` and `find_marks` pull stamps out of a leaked text, saved page or JSON body;
+the `trace_leak` command turns them into accounts.
 """
 
 import datetime
@@ -20,7 +23,9 @@ from django.utils.dateformat import format as date_format
 MARK_ATTRIBUTE = "data-ref"
 MARK_LENGTH = 16
 VISIBLE_RE = re.compile(r"seen by (\S+?),? (\d{1,2} [A-Z][a-z]{2} \d{4})")
-MARK_RE = re.compile(rf'{MARK_ATTRIBUTE}="?([0-9a-f]{{{MARK_LENGTH}}})"?')
+# The mark in markup (data-ref="…"), a CSV comment row (data-ref=…) or JSON ("ref": "…").
+MARK_RE = re.compile(rf'(?:{MARK_ATTRIBUTE}="?|"ref":\s*")([0-9a-f]{{{MARK_LENGTH}}})"?')
+NOTICE = "Contains preliminary or embargoed figures: do not share or cite."
 
 
 def mark(user_id, day: datetime.date) -> str:
@@ -36,6 +41,17 @@ def visible(username: str, day: datetime.date) -> str:
 def for_viewer(user, day: datetime.date) -> dict:
     """What templates and exports put on a viewer's restricted figures."""
     return {"text": visible(user.get_username(), day), "mark": mark(user.pk, day)}
+
+
+def for_document(user, day: datetime.date) -> dict:
+    """The `stamp` field of a JSON document holding restricted figures (download, API)."""
+    stamp = for_viewer(user, day)
+    return {
+        "notice": NOTICE,
+        "seen_by": stamp["text"],
+        "day": day.isoformat(),
+        "ref": stamp["mark"],
+    }
 
 
 def find_visible(text: str) -> list[tuple[str, datetime.date]]:

@@ -61,8 +61,9 @@ def _resolve(schema, node):
     return node
 
 
-def check_fields(schema, node, data, role, expanded, where="$"):
-    """Keys of every object equal the documented ones for `role` (recursively)."""
+def check_fields(schema, node, data, role, expanded, where="$", holds_restricted=False):
+    """Keys of every object equal the documented ones for `role` (recursively); a field
+    marked `x-with-restricted-figures` (the stamp) only when the body holds such figures."""
     node = _resolve(schema, node)
     if "anyOf" in node:
         if data is None:
@@ -70,21 +71,29 @@ def check_fields(schema, node, data, role, expanded, where="$"):
         node = _resolve(schema, next(v for v in node["anyOf"] if v.get("type") != "null"))
     if node.get("type") == "array":
         for i, item in enumerate(data):
-            check_fields(schema, node["items"], item, role, expanded, f"{where}[{i}]")
+            check_fields(
+                schema, node["items"], item, role, expanded, f"{where}[{i}]", holds_restricted
+            )
         return
     if node.get("type") != "object" or "properties" not in node:
         return
     documented = set(node["properties"])
     expected = set(node.get("required", []))
-    mine = expanded if node.get("title") == "Mitigation" else set()
+    mine = expanded if node.get("title") in ("Mitigation", "MitigationDetail") else set()
     for name, prop in node["properties"].items():
-        if role in prop.get("x-visible-to", ()) or name in mine and "x-visible-to" not in prop:
+        for_role = role in prop.get("x-visible-to", ())
+        if prop.get("x-with-restricted-figures"):
+            for_role = for_role and holds_restricted
+        if for_role or name in mine and "x-visible-to" not in prop:
             expected.add(name)
     assert set(data) - documented == set(), f"{where}: undocumented {set(data) - documented}"
     assert set(data) == expected, f"{where}: expected {sorted(expected)}, got {sorted(data)}"
     inner = set() if mine else expanded  # expansions apply to mitigations, not within them
     for name, value in data.items():
-        check_fields(schema, node["properties"][name], value, role, inner, f"{where}.{name}")
+        check_fields(
+            schema, node["properties"][name], value, role, inner, f"{where}.{name}",
+            holds_restricted,
+        )  # fmt: skip
 
 
 @pytest.mark.parametrize("caller", [c for c in CALLERS if c not in REFUSED], indirect=True)
@@ -100,9 +109,14 @@ def test_responses_carry_exactly_the_documented_fields_per_role(world, caller, s
             "application/json"
         ]["schema"]
         OAS31Validator({**validator_root, **documented}).validate(data)
-        check_fields(schema, documented, data, role, expanded, url)
+        holds_restricted = b'"restricted":true' in response.content
+        check_fields(schema, documented, data, role, expanded, url, holds_restricted)
         if "figures" in expanded or url.endswith("/figures"):
             assert "fig_public" in response.content.decode()  # figures were there to check
+            # The canary page has restricted figures: the stamp's rule was exercised.
+            assert ("stamp" in data) == (role in ("reviewer", "editor")), url
+        elif url != "/api/v1/":
+            assert "stamp" not in data, url
 
 
 def test_errors_are_documented_and_match(client, schema):

@@ -5,9 +5,10 @@
 
 The argument is a file (a saved page, a CSV or JSON download, a screenshot's transcript) or
 the text itself. Visible stamps ("seen by NAME, D Mon YYYY") name the account directly;
-invisible marks (`data-ref="…"` in saved HTML, the CSV comment row, the JSON `stamp.ref`)
-are matched against the figure-view audit and, for downloads that leave no audit row,
-against every account that may see restricted figures over the last MARK_DAYS days.
+invisible marks (`data-ref="…"` in saved HTML, the CSV comment row, `"ref": "…"` in the
+`stamp` of a JSON download or API response) are matched against the figure-view audit and,
+for downloads that leave no audit row, against every account that may see restricted figures
+over the last MARK_DAYS days.
 """
 
 import datetime
@@ -25,11 +26,15 @@ MARK_DAYS = 400
 def _read(arg: str) -> str:
     path = Path(arg)
     try:
-        if len(arg) < 4096 and path.is_file():
-            return path.read_bytes().decode("utf-8", errors="replace")
+        is_file = len(arg) < 4096 and path.is_file()
+    except OSError:  # not a possible file name (e.g. a pasted JSON body): the text itself
+        return arg
+    if not is_file:
+        return arg
+    try:
+        return path.read_bytes().decode("utf-8", errors="replace")
     except OSError as error:
         raise CommandError(f"Cannot read {arg}: {error}") from error
-    return arg
 
 
 def trace(text: str, today=None) -> list[dict]:
