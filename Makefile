@@ -4,7 +4,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 DEV_ENV := DEBUG=true
 
-.PHONY: venv run test lint format serve worker collectstatic e2e clean
+.PHONY: venv run test test-cache-off lint format serve worker collectstatic e2e clean
 
 venv:
 	@bash scripts/venv.sh
@@ -20,6 +20,12 @@ run: venv
 ## make test: lint, then the whole test suite (browser tests included)
 test: venv lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## make test-cache-off: the leak matrices, page tests and two-instance tests with the page cache off
+CACHE_OFF_TESTS := tests/portal/test_access_matrix.py tests/api/test_access_matrix.py \
+	tests/mitigations/test_pages.py tests/feedback/test_page.py tests/reliability/test_multiprocess.py
+test-cache-off: venv
+	PAGE_CACHE_SECONDS=0 $(PY) -m pytest -q $(CACHE_OFF_TESTS) $(PYTEST_ARGS)
 
 lint: venv
 	$(PY) -m ruff check .

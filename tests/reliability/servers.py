@@ -75,6 +75,8 @@ def production_env(*, database_url: str, secret_key: str, **extra: str) -> dict[
         FEEDBACK_MIN_SECONDS="0",
         LOG_LEVEL="WARNING",
     )
+    if "PAGE_CACHE_SECONDS" in os.environ:  # CI's second pass runs the servers without it
+        env["PAGE_CACHE_SECONDS"] = os.environ["PAGE_CACHE_SECONDS"]
     env.update(extra)
     return env
 
