@@ -35,6 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 sys.path.insert(0, str(ROOT))
 
+from bench import admin_decisions  # noqa: E402 - after the path is set
+
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "8"))
 DURATION = int(os.environ.get("BENCH_DURATION", "10"))
@@ -49,6 +51,7 @@ QUICK_SCENARIOS = {
 NOISY = 0.15
 PASSWORD = os.environ.get("BENCH_PASSWORD") or "bench-password-not-secret-42"
 POST_POOL_RPS = 800  # feedback bodies prepared per second of run: more than the server takes
+DECISION_POOL_RPS = 400  # editors' decisions prepared per second of run (pending items)
 
 # Query words for the cold searches (bench/seed_scale.py's vocabulary).
 COMMON_WORDS = "model risk data access safety audit security policy incident evaluation".split()  # noqa: SIM905
@@ -207,6 +210,36 @@ def feedback_bodies(forms, count, tag):
         )
         lines.append(f"POST\t/feedback/on/{code}/\t{body}")
     return lines, nonces
+
+
+DECISION_SCENARIOS = {"admin_row_decision": "row", "admin_save_next": "next"}
+
+
+def decision_targets(client, kind):
+    """Warm-up and measurement targets of the editors' `kind` decisions ("row" or "next";
+    bench/admin_decisions.py), each deciding a different pending item with the editor's
+    session and CSRF token: ((lines, [(id, decision)]) for warm-up, the same for the run).
+    The forms are compared with a real queue page and change form first."""
+    pool = admin_decisions.pending_pool(DECISION_POOL_RPS * (WARMUP + DURATION) + 400)
+    if len(pool) < 1000:
+        raise SystemExit(f"only {len(pool)} pending items: seed the database again")
+
+    def get(path):
+        status, _, html = client.request("GET", path)
+        return status, html
+
+    admin_decisions.check_real_forms(get, pool)
+    _, _, html = client.request("GET", admin_decisions.change_path(pool[0][0]))
+    csrf = form_value(html, "csrfmiddlewaretoken")
+    split = DECISION_POOL_RPS * WARMUP + 200
+
+    def targets(items):
+        posts = admin_decisions.bodies(kind, items, csrf)
+        return [f"POST\t{path}\t{body}" for path, body, _, _ in posts], [
+            (pk, decision) for _, _, pk, decision in posts
+        ]
+
+    return targets(pool[:split]), targets(pool[split:])
 
 
 # --- Scenarios -----------------------------------------------------------------------------
@@ -403,6 +436,22 @@ def build_scenarios(url, static_path, pages, clients):
             check=(['id="result_list"'], []),
         ),
         *api_scenarios(pages, get),
+        Scenario(
+            "admin_row_decision",
+            "admin row decision (POST)",
+            "editor",
+            [],
+            expect=302,
+            location=admin_decisions.QUEUE,
+        ),
+        Scenario(
+            "admin_save_next",
+            "admin save and next (POST)",
+            "editor",
+            [],
+            expect=302,
+            location=admin_decisions.QUEUE,
+        ),
         *(
             Scenario(
                 f"admin_feedback_{name}",
@@ -508,6 +557,13 @@ TARGETS = {
         lambda r, b: r["rps"] >= 0.17 * b and r["errors"] == 0 and r.get("stored_ok", False),
     ),
     "admin_feedback": QUEUE_TARGET,
+    **{
+        name: (
+            f"p50 < {p50} ms, 0 errors, every decision stored",
+            lambda r, b, p50=p50: r["p50_ms"] < p50 and r["errors"] == 0 and r.get("stored_ok"),
+        )
+        for name, p50 in (("admin_row_decision", 80), ("admin_save_next", 100))
+    },
     **{f"admin_feedback_{name}": QUEUE_TARGET for name, _label, _query in ADMIN_PRESETS},
     "admin_feedback_filtered": ("p50 < 300 ms", lambda r, b: r["p50_ms"] < 300),
     "admin_feedback_category": ("p50 < 300 ms", lambda r, b: r["p50_ms"] < 300),
@@ -805,6 +861,7 @@ def main():
 
     django.setup()
     from django.conf import settings
+    from django.contrib.auth import get_user_model
     from django.contrib.staticfiles.storage import staticfiles_storage
 
     from feedback.models import Feedback
@@ -843,6 +900,13 @@ def main():
                     forms, POST_POOL_RPS * DURATION + 500, "m"
                 )
                 rows_before = Feedback.objects.count()
+            elif scenario.name in DECISION_SCENARIOS:
+                editor_client = clients["editor"]
+                (scenario.warmup_targets, warm_sent), (scenario.targets, sent) = decision_targets(
+                    editor_client, DECISION_SCENARIOS[scenario.name]
+                )
+                cookies = {k: v for k, v in editor_client.cookies.items() if k != "messages"}
+                scenario.cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
             else:
                 sanity_check(url, scenario, clients)
             if scenario.primed:
@@ -881,6 +945,18 @@ def main():
                         and not wrapped
                     ),
                 }
+            if scenario.name in DECISION_SCENARIOS:
+                time.sleep(1)  # let decisions that were in flight when wrk stopped finish
+                runs = [raw, warm] if WARMUP else [raw]
+                wrapped = sum(run["wrapped"] for run in runs)
+                extra = admin_decisions.verify(
+                    sent + (warm_sent if WARMUP else []),
+                    sum(len(run["tokens"]) for run in runs),
+                    get_user_model().objects.get(username="bench-editor"),
+                    slack=CONNECTIONS * len(runs),
+                )
+                extra["pool_wrapped"] = wrapped
+                extra["stored_ok"] = extra["stored_ok"] and not wrapped
             result = {"name": scenario.name, "label": scenario.label, "role": scenario.role,
                       "page_cache": scenario.cache if scenario.both else "",
                       "path": scenario.path, **result, **extra}  # fmt: skip
@@ -891,7 +967,12 @@ def main():
                 f"errors {result['errors']}  cpu/req app {result['app_cpu_ms']} "
                 f"db {result['db_cpu_ms']} wrk {result['wrk_cpu_ms']} ms"
             )
-            if extra:
+            if scenario.name in DECISION_SCENARIOS:
+                line += (
+                    f"  (redirects {extra['replies']}, items decided {extra['decided']}, "
+                    f"wrongly {extra['decided_wrongly']}, stored_ok {extra['stored_ok']})"
+                )
+            elif extra:
                 line += (
                     f"  (accepted {extra['accepted']}, of them stored "
                     f"{extra['accepted_and_stored']}; rows {extra['rows_before']} -> "

@@ -17,7 +17,7 @@ from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Count, Q
@@ -46,7 +46,7 @@ from feedback.admin.filters import (
     PageFilter,
     SubmitterFilter,
 )
-from feedback.admin.rows import FeedbackChangeList, PageUrls, truncate_chars
+from feedback.admin.rows import LIST_DEFERRED, FeedbackChangeList, PageUrls, truncate_chars
 from feedback.models import Feedback, Reply, ReplyTemplate, due_cutoff, due_days, open_work_q
 from mitigations.models import Mitigation
 from portal.lib import access
@@ -57,6 +57,18 @@ STATUS_COUNTS_KEY = "feedback:admin:status-counts"
 STATUS_COUNTS_SECONDS = 30
 COUNT_CAP = 10_000
 NEXT_WINDOW = 500  # "save and next" looks this far down the queue for the current item
+
+# What services.moderate and services.claim change on an item.
+MODERATED_FIELDS = [
+    "status",
+    "resolution",
+    "public_reply",
+    "moderated_by",
+    "moderated_at",
+    "claimed_by",
+    "claimed_at",
+    "updated_at",
+]
 
 # The change form's fields (all read-only but the moderation decision).
 # The change form, decision first: what was said and about what, the section then and now,
@@ -127,6 +139,26 @@ def mine_count(user):
         count = Feedback.objects.filter(open_work_q(), claimed_by=user).count()
         cache.set(key, count, STATUS_COUNTS_SECONDS)
     return count
+
+
+def known_count(params):
+    """The number of items a changelist with these query parameters shows, when the queue's
+    cached counts hold it (the whole queue, one status, a preset; no search), else None.
+    Only reads the cache: a missing entry is not computed here."""
+    counts = cache.get(STATUS_COUNTS_KEY)
+    params = {k: v for k, v in params.items() if k not in ("p", "o")}
+    if counts is None or len(params) > 2:
+        return None
+    by_status = {value: count for value, _label, count in counts["statuses"]}
+    if not params:
+        return sum(by_status.values())
+    if params == {"due": "overdue"}:
+        return counts["overdue"]
+    if params == {"status__exact": "approved", "resolution__exact": "open"}:
+        return counts["needs_resolution"]
+    if len(params) == 1 and "status__exact" in params:
+        return by_status.get(params["status__exact"])
+    return None
 
 
 def forget_counts(user=None):
@@ -218,13 +250,15 @@ class FeedbackChangeForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         seen = cleaned.get("seen")
-        if self.instance.pk and seen is not None:
-            current = Feedback.objects.filter(pk=self.instance.pk).values_list(
-                "updated_at", flat=True
-            )
-            if current and current[0] != seen:
-                raise forms.ValidationError(_stale_message(self.instance))
+        # The item as this request read it (the service checks again, under a row lock).
+        if self.instance.pk and seen is not None and self.instance.updated_at != seen:
+            raise forms.ValidationError(_stale_message(self.instance))
         return cleaned
+
+    def validate_constraints(self):
+        """The table's check constraints are that status and resolution are among their
+        choices: the fields refuse any other value already (and the database would).
+        Django would ask the database once per constraint."""
 
 
 class MergeForm(forms.Form):
@@ -288,6 +322,29 @@ class FeedbackAdmin(SafeChangelistMixin, SimpleHistoryAdmin):
     list_display_links = ["item"]
     # Columns whose HTML rows.py may build itself (each method returns safe or plain text).
     fast_columns = list_display
+    # What those columns read (columns.py; str() of an item for the checkbox's label): the
+    # rows fetch nothing else (tests/feedback/test_moderation.py counts the queries).
+    list_fields = [
+        "mitigation__code",
+        "mitigation__slug",
+        "mitigation__name",
+        "section",
+        "kind",
+        "comment",
+        "proposed_category__code",
+        "proposed_category__name",
+        "user__username",
+        "by_reviewer",
+        "name",
+        "status",
+        "resolution",
+        "created_at",
+        "updated_at",
+        "claimed_by__username",
+        "claimed_at",
+        "duplicate_of",
+        "page_changed_at",
+    ]
     list_filter = [
         "status",
         "resolution",
@@ -351,7 +408,11 @@ class FeedbackAdmin(SafeChangelistMixin, SimpleHistoryAdmin):
     # --- who may do what: editors only (access policy), never add by hand ------------------
 
     def _editor(self, request):
-        return access.can_moderate(request.user)
+        # Asked a few dozen times per page (every permission check, every action): once.
+        editor = getattr(request, "_feedback_editor", None)
+        if editor is None:
+            editor = request._feedback_editor = access.can_moderate(request.user)
+        return editor
 
     def has_module_permission(self, request):
         return self._editor(request) and super().has_module_permission(request)
@@ -640,6 +701,15 @@ class FeedbackAdmin(SafeChangelistMixin, SimpleHistoryAdmin):
             *super().get_urls(),
         ]
 
+    def get_paginator(self, request, queryset, per_page, **kwargs):
+        """Past the cap the count is the cap + 1 whatever the exact number: when the cached
+        queue counts say a list is that long, it is not counted again (bench/README.md)."""
+        paginator = super().get_paginator(request, queryset, per_page, **kwargs)
+        known = known_count(request.GET)
+        if known is not None and known > COUNT_CAP:
+            paginator.count = COUNT_CAP + 1
+        return paginator
+
     def get_changelist(self, request, **kwargs):
         return FeedbackChangeList
 
@@ -868,6 +938,16 @@ class FeedbackAdmin(SafeChangelistMixin, SimpleHistoryAdmin):
         }
         return TemplateResponse(request, "admin/feedback/feedback/reply_action.html", context)
 
+    def get_object(self, request, object_id, from_field=None):
+        """ModelAdmin.get_object, with the item's page (its big columns left out): the form
+        shows it, and the change's log entry names it."""
+        queryset = self.get_queryset(request).select_related("mitigation").defer(*LIST_DEFERRED)
+        field = Feedback._meta.pk if from_field is None else Feedback._meta.get_field(from_field)
+        try:
+            return queryset.get(**{field.name: field.to_python(object_id)})
+        except (Feedback.DoesNotExist, ValidationError, ValueError):
+            return None
+
     def get_inline_instances(self, request, obj=None):
         # Only items with replies carry the inline (and its management form).
         if obj is None or not obj.replies.exists():
@@ -914,7 +994,8 @@ class FeedbackAdmin(SafeChangelistMixin, SimpleHistoryAdmin):
             self.message_user(request, _stale_message(stale.item), messages.ERROR)
             request._feedback_stale = True
         forget_counts(request.user)
-        obj.refresh_from_db()
+        # What the services may have changed (the page, selected with the item, stays).
+        obj.refresh_from_db(fields=MODERATED_FIELDS)
 
     def save_related(self, request, form, formsets, change):
         """The item itself was saved through the services (save_model); of what is related,

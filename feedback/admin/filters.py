@@ -16,6 +16,7 @@ from django.utils.translation import gettext
 from feedback.admin.rows import filter_choice_html
 from feedback.models import due_cutoff, open_work_q
 from mitigations.models import Mitigation, TaxonomyCategory
+from portal.lib.page_cache import per_data_version
 
 
 class InArray(Func):
@@ -59,6 +60,15 @@ class PageFilter(admin.SimpleListFilter):
         }
 
 
+@per_data_version
+def _categories():
+    """(code, name, sort_key) of every taxonomy category, in order (catalogue data: kept
+    per data version, like the public list's filters)."""
+    return tuple(
+        TaxonomyCategory.objects.order_by("sort_key").values_list("code", "name", "sort_key")
+    )
+
+
 class CategoryFilter(admin.SimpleListFilter):
     """The taxonomy category of the page, including everything below it.
 
@@ -70,7 +80,7 @@ class CategoryFilter(admin.SimpleListFilter):
     template = "admin/feedback/choice_filter.html"
 
     def lookups(self, request, model_admin):
-        rows = TaxonomyCategory.objects.order_by("sort_key").values_list("code", "name", "sort_key")
+        rows = _categories()
         # Kept for queryset(), which then needs no query of its own for the chosen category.
         self.sort_keys = {code: key for code, _, key in rows}
         chosen = self.value() or ""

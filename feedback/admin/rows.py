@@ -118,7 +118,13 @@ class FeedbackChangeList(ChangeList):
 
     def get_results(self, request):
         queryset = self.queryset
-        self.queryset = queryset.defer(*LIST_DEFERRED)
+        # Only the columns the rows read when this class builds them (the admin's
+        # `list_fields`), else all but the page's big ones (Django's rows may read any).
+        fields = getattr(self.model_admin, "list_fields", None)
+        if fields and self._fast_cells_possible():
+            self.queryset = queryset.only(*fields)
+        else:
+            self.queryset = queryset.defer(*LIST_DEFERRED)
         try:
             super().get_results(request)
         finally:
@@ -148,12 +154,15 @@ class FeedbackChangeList(ChangeList):
             }
         )
 
+    def _fast_cells_possible(self):
+        if self.list_editable or self.is_popup or self.to_field:
+            return False
+        links = list(self.list_display_links or [])
+        return len(links) == 1 and links[0] in self._fast_columns()
+
     def fast_rows(self):
         """[row html] for the page, or None where Django's own rows are needed."""
-        if self.formset or self.is_popup or self.to_field:
-            return None
-        links = list(self.list_display_links or [])
-        if len(links) != 1 or links[0] not in self._fast_columns():
+        if self.formset or not self._fast_cells_possible():
             return None
         cells = [self._cell(name) for name in self.list_display]
         if None in cells:

@@ -365,3 +365,30 @@ def test_outdated_items_are_marked_and_filtered(editor_client):
     for other in (about_reasoning, no_version):
         row = html.split(f'id="fb-comment-{other.pk}"')[1].split("</tr>")[0]
         assert "page changed since" not in row
+
+
+def test_long_lists_are_not_counted_again(
+    editor_client, monkeypatch, django_assert_max_num_queries
+):
+    """Past the cap the changelist's count is the cap + 1: when the cached queue counts say
+    a preset is that long, the list is not counted again; shorter lists are counted."""
+    from feedback.admin import feedback_admin
+
+    monkeypatch.setattr(feedback_admin, "COUNT_CAP", 3)
+    monkeypatch.setattr(feedback_admin.CappedCountPaginator, "cap", 3)
+    FeedbackFactory.create_batch(5)
+    FeedbackFactory.create_batch(2, status="spam")
+    editor_client.get(CHANGELIST)  # the counts cached
+    for query, counted in [
+        ("", False),
+        ("?status__exact=pending", False),
+        ("?status__exact=spam", True),
+        ("?status__exact=pending&kind__exact=error", True),
+        ("?status__exact=pending&q=x", True),
+    ]:
+        with django_assert_max_num_queries(9) as captured:
+            response = editor_client.get(CHANGELIST + query)
+        counts = [q["sql"] for q in captured.captured_queries if "COUNT(" in q["sql"].upper()]
+        assert bool(counts) == counted, query
+        if not counted:
+            assert response.context["cl"].result_count == 4, query
