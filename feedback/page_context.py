@@ -47,6 +47,15 @@ def thread(user, mitigation):
     )
 
 
+def _thread_of_request(request, mitigation):
+    """thread() once per request and page: the page shows it twice (the "Discussion (n)"
+    link at the top, the thread in the feedback section)."""
+    threads = request.__dict__.setdefault("_feedback_threads", {})
+    if mitigation.pk not in threads:
+        threads[mitigation.pk] = thread(request.user, mitigation)
+    return threads[mitigation.pk]
+
+
 def discussion_size(items) -> int:
     return sum(1 + len(item.shown_replies) for item in items)
 
@@ -56,7 +65,7 @@ def feedback_context(request, mitigation):
 
     The thread marks the viewer's own posts ("you"): signed-in pages are rendered per viewer."""
     show_thread = access.can_see_reviewer_thread(request.user)
-    items = thread(request.user, mitigation) if show_thread else []
+    items = _thread_of_request(request, mitigation) if show_thread else []
     form = page_form(request, mitigation)
     answered = request.GET.get("helpful")
     return {
@@ -77,4 +86,4 @@ def discussion_link(request, mitigation):
     """The "Discussion (n)" link at the top of a page, for those who see the thread."""
     if not access.can_see_reviewer_thread(request.user):
         return {}
-    return {"discussion_size": discussion_size(thread(request.user, mitigation))}
+    return {"discussion_size": discussion_size(_thread_of_request(request, mitigation))}
