@@ -185,12 +185,27 @@ def search_vocabulary(user):
     return _vocabulary(_sees_drafts(user))
 
 
-def _paginated_list(request, queryset, template, extra):
+@per_data_version
+def _visible_count(drafts):
+    return _visible_for(drafts).count()
+
+
+def _paginated_list(request, queryset, template, extra, unfiltered_count=None):
+    """`unfiltered_count()`: the number of `queryset`'s rows, if known without a query."""
     filterset = MitigationFilter(request.GET or None, queryset=queryset, user=request.user)
-    results = (
-        filterset.qs if filterset.is_bound and filterset.is_valid() else queryset.order_by("name")
-    )
+    narrowed = filterset.is_bound and filterset.is_valid()
+    results = filterset.qs if narrowed else queryset.order_by("name")
+    count = None
+    if unfiltered_count is not None and not (narrowed and filterset.narrows()):
+        count = unfiltered_count()
+    # A search keeps Paginator's COUNT: counting in the ranked query made PostgreSQL carry
+    # every match's search vector through the window (8,556 matches of 'model': 112 ms,
+    # spilled to disk, against 21 + 25 ms for the two queries).
+    searched = narrowed and bool(filterset.form.cleaned_data.get("q"))
     paginator = ResultsPaginator(results.for_list(), PAGE_SIZE)
+    paginator.count_in_page = not searched
+    if count is not None:
+        paginator.__dict__["count"] = count  # Paginator.count is a cached_property
     page = paginator.get_page(request.GET.get("page"))
     paginator.current = page.number
     text = search.clean_query(request.GET.get("q", ""))
@@ -230,7 +245,14 @@ def mitigation_list(request):
         found = _visible(request.user).filter(code__iexact=search.clean_query(text)).first()
         if found is not None:
             return redirect(found)
-    return _paginated_list(request, _visible(request.user), "mitigations/list.html", {})
+    user = request.user
+    return _paginated_list(
+        request,
+        _visible(user),
+        "mitigations/list.html",
+        {},
+        unfiltered_count=lambda: _visible_count(_sees_drafts(user)),
+    )
 
 
 @reviewer_params_only_for_reviewers
