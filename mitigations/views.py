@@ -28,7 +28,7 @@ from mitigations.models import (
 from mitigations.rendering import render_markdown
 from mitigations.speedups import ResultsPaginator
 from portal.lib import access, stamps
-from portal.lib.page_cache import cached_for_readers, per_data_version
+from portal.lib.page_cache import cached_for_readers, current_data_version, per_data_version
 
 PAGE_SIZE = 20
 # The query parameters a list page reads (the page cache keys on these and no others).
@@ -161,11 +161,32 @@ def reviewer_params_only_for_reviewers(view):
     return wrapper
 
 
+_SUMMARY_TABLE: dict = {}
+
+
+def _summary_table():
+    """Every page's restricted-figure summary (access.restricted_summary_table), kept for
+    the current data version and day only (one table: ~25,000 figures of 10,000 pages, 13 ms
+    of PostgreSQL once instead of a query per list page); None while the version is
+    unknown."""
+    key = (current_data_version(), access.today())
+    if key[0] == "-":
+        return None
+    table = _SUMMARY_TABLE.get(key)
+    if table is None:
+        table = access.restricted_summary_table()
+        _SUMMARY_TABLE.clear()
+        _SUMMARY_TABLE[key] = table
+    return table
+
+
 def with_restricted_summaries(mitigations, user):
     """The page's mitigations as a list, each with `restricted_summary` (None unless the
     user may see restricted figures and the page has some): the cards' marker."""
     mitigations = list(mitigations)
-    summaries = access.restricted_summaries([m.pk for m in mitigations], user)
+    ids = [m.pk for m in mitigations]
+    table = _summary_table() if ids and access.can_filter_restricted(user) else None
+    summaries = access.restricted_summaries(ids, user, table=table)
     for m in mitigations:
         m.restricted_summary = summaries.get(m.pk)
     return mitigations
