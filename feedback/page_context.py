@@ -34,14 +34,26 @@ def page_form(request, mitigation, data=None):
     return form
 
 
+# What templates/feedback/includes/thread_item.html shows (submitter, author: the names).
+_NAMES = ("user__first_name", "user__last_name", "user__username")
+_ITEM_FIELDS = (
+    *("user", "name", "section", "kind", "created_at", "status", "resolution", "comment"),
+    *("public_reply", "proposed_category__code", "proposed_category__name", *_NAMES),
+)
+_REPLY_FIELDS = ("feedback", "user", "comment", "created_at", *_NAMES)
+
+
 def thread(user, mitigation):
     """The page's reviewers' discussion for those the policy lets read it: the items with
-    their shown replies as `shown_replies` (two queries)."""
-    replies = access.visible_replies(Reply.objects.select_related("user"), user)
+    their shown replies as `shown_replies` (two queries, of the columns the thread shows)."""
+    replies = access.visible_replies(
+        Reply.objects.select_related("user").only(*_REPLY_FIELDS), user
+    )
     return list(
         Feedback.objects.thread_for(user)
         .on_page(mitigation)
         .select_related("user", "proposed_category")
+        .only(*_ITEM_FIELDS)
         .prefetch_related(Prefetch("replies", queryset=replies, to_attr="shown_replies"))
         .order_by("created_at", "pk")[:THREAD_LIMIT]
     )
