@@ -11,8 +11,10 @@ That a change answered reader feedback is said by section and kind only, and onl
 feedback from readers (a reviewer's feedback belongs to the reviewers' discussion).
 """
 
+import copy
 from dataclasses import dataclass, field
 
+from django.core.cache import cache
 from django.db.models import F, Window
 from django.db.models.functions import Lag, RowNumber
 from django.urls import reverse
@@ -20,6 +22,7 @@ from django.urls import reverse
 from feedback.models import Feedback
 from mitigations.models import Figure, Mitigation, TaxonomyCategory
 from portal.lib import access
+from portal.lib.page_cache import current_data_version, per_data_version
 
 # field -> how a change to it is described
 DESCRIBED = {
@@ -184,9 +187,35 @@ def _changes(rows):
     return changes
 
 
+HISTORY_CACHE_SECONDS = 24 * 60 * 60
+
+
+@per_data_version
+def _page_history(mitigation_id):
+    """A page's Changes without the feedback they answered: from its history records and
+    category names, which change only with the catalogue. Kept per data version in this
+    process and in the shared cache (the window query cost more than the rest of a page,
+    and a worker meets most pages for the first time: 200 pages x 5 workers)."""
+    version = current_data_version()
+    key = f"changelog:history:{version}:{mitigation_id}"
+    changes = cache.get(key) if version != "-" else None
+    if changes is None:
+        changes = _changes(_rows(_history().filter(id=mitigation_id)))
+        if version != "-":
+            cache.set(key, changes, HISTORY_CACHE_SECONDS)
+    return changes
+
+
+def _fresh(change):
+    """A copy to mark with the feedback it answered (the kept one stays unmarked)."""
+    copied = copy.copy(change)
+    copied.what, copied.answered = list(change.what), []
+    return copied
+
+
 def page_changes(mitigation) -> list[Change]:
     """The page's public versions, oldest first, each with what changed."""
-    changes = _changes(_rows(_history().filter(id=mitigation.pk)))
+    changes = [_fresh(c) for c in _page_history(mitigation.pk)]
     _answered(changes, _reader_feedback([mitigation.pk]))
     return changes
 

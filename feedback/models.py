@@ -10,6 +10,7 @@ from django.db.models import Case, F, Value, When
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django.utils.functional import cached_property
 from simple_history.models import HistoricalRecords
 
 from portal.lib import access
@@ -241,7 +242,7 @@ class Feedback(models.Model):
             return self.Status.REJECTED.label
         return self.get_status_display()
 
-    @property
+    @cached_property
     def thread_ref(self):
         """The item's reference in the reviewers' discussion (anchors, reply links): not its
         id, which would tell how much feedback the portal gets."""

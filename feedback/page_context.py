@@ -34,17 +34,38 @@ def page_form(request, mitigation, data=None):
     return form
 
 
+# What templates/feedback/includes/thread_item.html shows (submitter, author: the names).
+_NAMES = ("user__first_name", "user__last_name", "user__username")
+_ITEM_FIELDS = (
+    *("user", "name", "section", "kind", "created_at", "status", "resolution", "comment"),
+    *("public_reply", "proposed_category__code", "proposed_category__name", *_NAMES),
+)
+_REPLY_FIELDS = ("feedback", "user", "comment", "created_at", *_NAMES)
+
+
 def thread(user, mitigation):
     """The page's reviewers' discussion for those the policy lets read it: the items with
-    their shown replies as `shown_replies` (two queries)."""
-    replies = access.visible_replies(Reply.objects.select_related("user"), user)
+    their shown replies as `shown_replies` (two queries, of the columns the thread shows)."""
+    replies = access.visible_replies(
+        Reply.objects.select_related("user").only(*_REPLY_FIELDS), user
+    )
     return list(
         Feedback.objects.thread_for(user)
         .on_page(mitigation)
         .select_related("user", "proposed_category")
+        .only(*_ITEM_FIELDS)
         .prefetch_related(Prefetch("replies", queryset=replies, to_attr="shown_replies"))
         .order_by("created_at", "pk")[:THREAD_LIMIT]
     )
+
+
+def _thread_of_request(request, mitigation):
+    """thread() once per request and page: the page shows it twice (the "Discussion (n)"
+    link at the top, the thread in the feedback section)."""
+    threads = request.__dict__.setdefault("_feedback_threads", {})
+    if mitigation.pk not in threads:
+        threads[mitigation.pk] = thread(request.user, mitigation)
+    return threads[mitigation.pk]
 
 
 def discussion_size(items) -> int:
@@ -56,7 +77,7 @@ def feedback_context(request, mitigation):
 
     The thread marks the viewer's own posts ("you"): signed-in pages are rendered per viewer."""
     show_thread = access.can_see_reviewer_thread(request.user)
-    items = thread(request.user, mitigation) if show_thread else []
+    items = _thread_of_request(request, mitigation) if show_thread else []
     form = page_form(request, mitigation)
     answered = request.GET.get("helpful")
     return {
@@ -77,4 +98,4 @@ def discussion_link(request, mitigation):
     """The "Discussion (n)" link at the top of a page, for those who see the thread."""
     if not access.can_see_reviewer_thread(request.user):
         return {}
-    return {"discussion_size": discussion_size(thread(request.user, mitigation))}
+    return {"discussion_size": discussion_size(_thread_of_request(request, mitigation))}

@@ -174,6 +174,11 @@ class MitigationFilter(django_filters.FilterSet):
             queryset = queryset.order_by("name")
         return queryset
 
+    def narrows(self):
+        """Whether a valid bound filter leaves out any row (a sort alone does not)."""
+        data = self.form.cleaned_data
+        return any(data.get(name) for name in self.filters if name != "sort")
+
     def active_filters(self):
         """(label, value label, url without it) for each active filter, for removable chips."""
         if not self.is_bound or not self.form.is_valid():

@@ -55,6 +55,11 @@ def _url_pattern(name, prefix, urlconf):
     return reverse(name, args=[_SLOT])
 
 
+@functools.cache
+def _list_url(prefix, urlconf):
+    return reverse("mitigations:list")
+
+
 def fast_reverse(name, value) -> str:
     """reverse(name, args=[value]) for the catalogue's many links (cards, trees): resolved once
     per URL name, script prefix and URLconf; a value that would need quoting goes through
@@ -147,7 +152,7 @@ class Facet(CatalogueModel):
         super().save(*args, **kwargs)
 
     def get_absolute_url(self):
-        return f"{reverse('mitigations:list')}?{self.filter_param}={self.slug}"
+        return f"{_list_url(get_script_prefix(), get_urlconf())}?{self.filter_param}={self.slug}"
 
 
 class LifecycleStage(Facet):
@@ -196,7 +201,7 @@ class SourceDocument(CatalogueModel):
         return f"{self.title} ({self.year})"
 
     def get_absolute_url(self):
-        return reverse("mitigations:source", args=[self.key])
+        return fast_reverse("mitigations:source", self.key)
 
     @property
     def authors_display(self):

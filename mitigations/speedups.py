@@ -23,6 +23,7 @@ are Paginator's.
 import django_filters
 from django import forms
 from django.core.paginator import Paginator
+from django.db.models import Count, Window
 from django.forms.models import ModelChoiceIterator
 from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
@@ -146,7 +147,41 @@ class ResultsPaginator(Paginator):
 
     The template walks `page_range` and shows exactly those; with 10,000 mitigations that
     walk over 400 numbers cost more than rendering the results themselves.
+
+    `get_page` asks the database once: the page's rows carry the number of all results
+    (`COUNT(*) OVER ()`, counted before LIMIT), instead of a COUNT query that filters (or
+    searches) the catalogue a second time. A count known beforehand (`count=`: the
+    unfiltered list's, per data version) is used as is; `count_in_page=False` keeps the
+    COUNT query (when the rows are wide and many, see views._paginated_list). Past the last
+    page, or for a page number Paginator would not take, it falls back to Paginator's own
+    path (count, then the last page), so the pages are Paginator's.
     """
+
+    def __init__(self, *args, count=None, count_in_page=True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.count_in_page = count_in_page
+        if count is not None:
+            self.__dict__["count"] = count  # Paginator.count is a cached_property
+
+    def get_page(self, number):
+        if "count" in self.__dict__ or self.orphans or not self.count_in_page:
+            return super().get_page(number)
+        try:
+            wanted = 1 if number is None else int(number)
+        except (TypeError, ValueError):
+            wanted = 1  # Paginator: not an integer -> the first page
+        if wanted < 1:
+            return super().get_page(number)  # Paginator: the last page
+        bottom = (wanted - 1) * self.per_page
+        counted = self.object_list.annotate(_results_count=Window(Count("*")))
+        rows = list(counted[bottom : bottom + self.per_page])
+        if rows:
+            self.__dict__["count"] = rows[0]._results_count
+        elif wanted == 1:
+            self.__dict__["count"] = 0
+        else:
+            return super().get_page(number)
+        return self._get_page(rows, wanted, self)
 
     current = 1
 

@@ -154,7 +154,7 @@ SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # (username, client) lockout
     "portal.accounts.limits.SignInLimitsBackend",  # per-client and per-account limits
-    "django.contrib.auth.backends.ModelBackend",
+    "portal.accounts.backends.PortalModelBackend",  # ModelBackend, permissions with the user
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -2,13 +2,23 @@
 the cards' marker and the detail page's notice. They only word what the view was allowed to
 give them; a summary reaches a template only for those who may see restricted figures."""
 
+import functools
+
 from django import template
 from django.utils.dateformat import format as date_format
+from django.utils.translation import get_language
 
 register = template.Library()
 
 
 def _day(value):
+    return _day_in(value, get_language())
+
+
+@functools.lru_cache(maxsize=1024)
+def _day_in(value, language):
+    """'30 Jun 2027' (month names in `language`, the active one): a list page's markers
+    repeat a few embargo dates."""
     return date_format(value, "j M Y")
 
 

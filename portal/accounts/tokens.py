@@ -8,11 +8,11 @@ import datetime
 import hashlib
 import secrets
 
-from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
+from portal.accounts.backends import PortalModelBackend
 from portal.accounts.models import ApiToken
 from portal.lib import access
 
@@ -21,7 +21,7 @@ LIFETIMES_DAYS = (30, 90, 365)
 MAX_ACTIVE_TOKENS = 10
 TOKEN_ROLES = (access.REVIEWER, access.EDITOR)
 # The owner, read like a session's user (None if deactivated), on every request.
-_users = ModelBackend()
+_users = PortalModelBackend()
 
 
 def digest(raw: str) -> str:

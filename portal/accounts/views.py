@@ -31,7 +31,7 @@ from portal.lib import access
 
 INVITATION_SESSION_KEY = "_invitation_token"
 # The backend an accepted invitation signs in with (the one that loads users).
-SESSION_BACKEND = "django.contrib.auth.backends.ModelBackend"
+SESSION_BACKEND = "portal.accounts.backends.PortalModelBackend"
 REVIEW_LIST_LIMIT = 50
 
 

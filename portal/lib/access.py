@@ -11,7 +11,7 @@ Roles are Django groups with permissions (created and kept in sync by migrations
 import datetime
 
 from django.apps import apps as global_apps
-from django.db.models import Count, Max, Min, Q
+from django.db.models import Q
 from django.utils import timezone
 
 READER, REVIEWER, EDITOR = "reader", "reviewer", "editor"
@@ -263,26 +263,53 @@ def lifting_soon_q(now=None, prefix="") -> Q:
     )
 
 
-def restricted_summaries(mitigation_ids, user, now=None) -> dict:
+def restricted_summaries(mitigation_ids, user, now=None, *, table=None) -> dict:
     """{mitigation id: summary} of the restricted figures on these pages, for those who may
     see them ({} for everyone else). A summary: preliminary and embargoed counts, and the
-    first and last embargo dates."""
+    first and last embargo dates (`restricted_summary_of`).
+
+    `table`: every page's summaries as `restricted_summary_table(now)` gave them (the
+    caller keeps it per data version and day), instead of a query for these pages."""
     if not can_see_restricted_figures(user) or not mitigation_ids:
         return {}
-    rows = (
-        global_apps.get_model("mitigations", "Figure")
-        .objects.filter(mitigation__in=mitigation_ids)
-        .filter(restricted_q(now))
-        .values("mitigation")
-        .annotate(
-            preliminary=Count("pk", filter=Q(preliminary=True)),
-            embargoed=Count("pk", filter=embargoed_q(now)),
-            first_lift=Min("embargo_until", filter=embargoed_q(now)),
-            last_lift=Max("embargo_until", filter=embargoed_q(now)),
-        )
-        .order_by()
+    if table is not None:
+        return {page: table[page] for page in mitigation_ids if page in table}
+    return _summaries(
+        global_apps.get_model("mitigations", "Figure").objects.filter(
+            mitigation__in=mitigation_ids
+        ),
+        now,
     )
-    return {row.pop("mitigation"): row for row in rows}
+
+
+def restricted_summary_table(now=None) -> dict:
+    """{mitigation id: summary} of every page with restricted figures, whoever asks: only
+    for `restricted_summaries(..., table=)`, which answers only those who may see them."""
+    return _summaries(global_apps.get_model("mitigations", "Figure").objects.all(), now)
+
+
+def _summaries(figures, now) -> dict:
+    rows = (
+        figures.filter(restricted_q(now))
+        .order_by()
+        .values_list("mitigation", "preliminary", "embargo_until")
+    )
+    by_page = {}
+    for page, preliminary, embargo_until in rows:
+        by_page.setdefault(page, []).append((preliminary, embargo_until))
+    day = today(now)
+    return {page: _summary(pairs, day) for page, pairs in by_page.items()}
+
+
+def _summary(figures, day) -> dict:
+    """The summary of restricted figures given as (preliminary, embargo_until) pairs."""
+    lifts = sorted(until for _, until in figures if until and until > day)
+    return {
+        "preliminary": sum(1 for preliminary, _ in figures if preliminary),
+        "embargoed": len(lifts),
+        "first_lift": lifts[0] if lifts else None,
+        "last_lift": lifts[-1] if lifts else None,
+    }
 
 
 def restricted_summary_of(figures, now=None) -> dict | None:
@@ -290,14 +317,7 @@ def restricted_summary_of(figures, now=None) -> dict | None:
     restricted = [f for f in figures if figure_is_restricted(f, now)]
     if not restricted:
         return None
-    day = today(now)
-    lifts = sorted(f.embargo_until for f in restricted if f.embargo_until and f.embargo_until > day)
-    return {
-        "preliminary": sum(1 for f in restricted if f.preliminary),
-        "embargoed": len(lifts),
-        "first_lift": lifts[0] if lifts else None,
-        "last_lift": lifts[-1] if lifts else None,
-    }
+    return _summary([(f.preliminary, f.embargo_until) for f in restricted], today(now))
 
 
 def hidden_figures(queryset, user, now=None):

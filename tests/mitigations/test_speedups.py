@@ -253,3 +253,18 @@ def test_the_list_page_links_the_pages_djangos_paginator_would(monkeypatch, read
     monkeypatch.setattr(views, "ResultsPaginator", Paginator)
     assert ours == pagination()
     assert 'page=15">15</a>' in ours or 'aria-current="page"><span class="page-link">15' in ours
+
+
+def test_results_paginator_counts_in_the_page_query(numbered, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        page = ResultsPaginator(numbered(23), 5).get_page("3")
+        assert (page.paginator.count, page.number, len(page.object_list)) == (23, 3, 5)
+    with django_assert_num_queries(2):  # past the end: counted, then the last page
+        assert ResultsPaginator(numbered(23), 5).get_page("9").number == 5
+    expected = [m.pk for m in numbered(23)[5:10]]
+    with django_assert_num_queries(1):  # a known count is taken as is
+        paginator = ResultsPaginator(numbered(23), 5, count=23)
+        assert [m.pk for m in paginator.get_page("2").object_list] == expected
+    with django_assert_num_queries(2):  # count_in_page=False: Paginator's COUNT
+        page = ResultsPaginator(numbered(23), 5, count_in_page=False).get_page(2)
+        assert (page.number, len(page.object_list)) == (2, 5)
