@@ -78,21 +78,6 @@ def main():
             token.delete()
 
 
-def sign_in(client, user):
-    """Sign `client` in as `user`, with the second factor passed (its confirmed device in
-    the session, as after a real code): the admin and the reviewers' figures need it."""
-    from django_otp import DEVICE_ID_SESSION_KEY
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
-    client.force_login(user)
-    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
-    if device is None:
-        raise SystemExit(f"{user} has no second-factor device; run bench/seed_scale.py")
-    session = client.session
-    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-    session.save()
-
-
 def _make_token(user):
     """A personal token of `user`, stored as the accounts app stores one (deleted after the
     run: the account's limit of active tokens is left as it was)."""
