@@ -1,6 +1,7 @@
-"""What bench/profile_page.py and bench/profile_post.py share: Django set up in this
-process as the benchmark's gunicorn runs it (bench settings, the benchmark database,
-production mode over plain http), and a CPU-time cProfile of a request function."""
+"""What bench/profile_page.py, profile_post.py and profile_decision.py share: Django set up
+in this process as the benchmark's gunicorn runs it (bench settings, the benchmark database,
+production mode over plain http), the SQL of one request, timing in batches and a CPU-time
+cProfile of a request function."""
 
 import cProfile
 import os
@@ -37,3 +38,33 @@ def print_profile(one, n, *, sort, top):
         one()
     profiler.disable()
     pstats.Stats(profiler).strip_dirs().sort_stats(sort).print_stats(top)
+
+
+def query_recorder():
+    """(queries, record): `record` is a connection.execute_wrapper that appends
+    (seconds, sql) of every query to the list `queries`."""
+    queries = []
+
+    def record(execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            queries.append((time.perf_counter() - started, sql))
+
+    return queries, record
+
+
+def timed_batches(one, n):
+    """Call `one()` n times in batches of a tenth (on a busy machine the best batch is the
+    steadiest figure); (batch size, wall ms per call per batch sorted, CPU ms per call per
+    batch) — CPU is this process's."""
+    batch = max(1, n // 10)
+    walls, cpus = [], []
+    for _ in range(max(1, n // batch)):
+        wall, cpu = time.perf_counter(), time.process_time()
+        for _ in range(batch):
+            one()
+        walls.append((time.perf_counter() - wall) / batch * 1000)
+        cpus.append((time.process_time() - cpu) / batch * 1000)
+    return batch, sorted(walls), cpus

@@ -15,7 +15,6 @@ n profiled), as the benchmark's own runs do.
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +31,7 @@ def main():
     parser.add_argument("--no-profile", action="store_true", help="timings and queries only")
     args = parser.parse_args()
 
-    from bench.inprocess import print_profile, setup_django
+    from bench.inprocess import print_profile, query_recorder, setup_django, timed_batches
 
     setup_django()
     from django.contrib.auth import get_user_model
@@ -68,14 +67,7 @@ def main():
         sent.append((pk, decision))
         return response
 
-    queries = []
-
-    def record(execute, sql, params, many, context):
-        started = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            queries.append((time.perf_counter() - started, sql))
+    queries, record = query_recorder()
 
     for _ in range(3):
         one()  # warm-up: connection, caches, imports
@@ -90,15 +82,7 @@ def main():
         for seconds, sql in queries:
             print(f"  {seconds * 1000:7.2f} ms  {sql[:300]}")
 
-    batch = max(1, args.n // 10)
-    walls, cpus = [], []
-    for _ in range(max(1, args.n // batch)):
-        wall, cpu = time.perf_counter(), time.process_time()
-        for _ in range(batch):
-            one()
-        walls.append((time.perf_counter() - wall) / batch * 1000)
-        cpus.append((time.process_time() - cpu) / batch * 1000)
-    walls.sort()
+    batch, walls, cpus = timed_batches(one, args.n)
     print(
         f"{len(walls) * batch} decisions: {sum(walls) / len(walls):.1f} ms wall (median batch "
         f"{walls[len(walls) // 2]:.1f}), {sum(cpus) / len(cpus):.1f} ms CPU per POST (this "

@@ -13,7 +13,6 @@ request costs a worker; the rest of the wall time is waiting (mostly for Postgre
 
 import argparse
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -103,16 +102,9 @@ def _make_token(user):
 def _measure(args, client):
     from django.db import connection
 
-    from bench.inprocess import print_profile
+    from bench.inprocess import print_profile, query_recorder, timed_batches
 
-    queries = []
-
-    def record(execute, sql, params, many, context):
-        started = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            queries.append((time.perf_counter() - started, sql))
+    queries, record = query_recorder()
 
     def one():
         response = client.get(args.path)
@@ -141,15 +133,7 @@ def _measure(args, client):
     for n, shape in sorted(repeated, reverse=True):
         print(f"  repeated {n}x: {shape}")
 
-    # In batches of a tenth: on a busy machine the best batch is the steadiest figure.
-    batch = max(1, args.n // 10)
-    walls, cpus = [], []
-    for _ in range(max(1, args.n // batch)):
-        wall, cpu = time.perf_counter(), time.process_time()
-        for _ in range(batch):
-            one()
-        walls.append((time.perf_counter() - wall) / batch * 1000)
-        cpus.append((time.process_time() - cpu) / batch * 1000)
+    batch, walls, cpus = timed_batches(one, args.n)
     print(
         f"{args.n} requests: {sum(walls) / len(walls):.1f} ms wall, "
         f"{sum(cpus) / len(cpus):.1f} ms CPU per request (this process); best batch of "

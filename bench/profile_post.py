@@ -83,7 +83,7 @@ def main():
 
 
 def run(args, redis_url):
-    from bench.inprocess import print_profile, setup_django
+    from bench.inprocess import print_profile, query_recorder, setup_django
 
     extra = {"REDIS_URL": redis_url} if redis_url else {}
     if redis_url:
@@ -224,14 +224,7 @@ def run(args, redis_url):
         location = dict(started["headers"]).get("Location", "")
         return int(started["status"].split()[0]), location
 
-    queries = []
-
-    def record(execute, sql, params, many, context):
-        started = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            queries.append((time.perf_counter() - started, sql))
+    queries, record = query_recorder()
 
     for _ in range(3):
         one()  # warm-up: connection, caches, imports
