@@ -18,7 +18,9 @@ SimpleListFilter.choices (test_category_filter_links_are_djangos).
 
 import html
 import re
+import secrets
 import unicodedata
+from urllib.parse import quote_plus
 
 from django.contrib.admin import helpers
 from django.contrib.admin.templatetags.admin_list import ResultList, result_headers
@@ -30,6 +32,7 @@ from django.template.loader import select_template
 from django.urls import reverse
 from django.utils import dateformat, formats, timezone
 from django.utils.encoding import iri_to_uri
+from django.utils.functional import cached_property
 from django.utils.html import conditional_escape, escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator, add_truncation_text, calculate_truncate_chars_length
@@ -37,6 +40,10 @@ from django.utils.translation import gettext, pgettext
 
 _PK = "0fastpk0"  # stands for the pk in a change URL reversed once per page
 _SLUG = "0fastslug0"  # stands for the slug in a page URL reversed once per page
+# Stands for a filter's value in its links, encoded once per page (random: the other
+# parameters of a link are the request's).
+_VALUE = f"0value{secrets.token_hex(8)}0"
+_ROW = f"0row{secrets.token_hex(8)}0"  # stands for the rows in the result table
 _PLAIN_SLUG = re.compile(r"[-a-zA-Z0-9_]+")
 # Big page columns the list never shows (the search vector alone is most of the row).
 LIST_DEFERRED = [
@@ -52,6 +59,18 @@ def _escape(value):
     if hasattr(value, "__html__"):
         return value.__html__()
     return html.escape(str(value))
+
+
+def filter_html(title, choices):
+    """What admin/filter.html makes of a filter's title and choices, between its first and
+    last line breaks (the template admin/feedback/choice_filter.html adds those)."""
+    by_title = gettext(" By %(filter_title)s ") % {"filter_title": _escape(title)}
+    items = "".join([filter_choice_html(choice) for choice in choices])
+    return mark_safe(  # noqa: S308 - the values are escaped
+        f'<details data-filter-title="{_escape(title)}" open>\n'
+        f"  <summary>\n    {by_title}\n  </summary>\n"
+        f"  <ul>\n  {items}\n  </ul>\n</details>"
+    )
 
 
 def filter_choice_html(choice):
@@ -81,6 +100,19 @@ def truncate_chars(text, length):
             text[: calculate_truncate_chars_length(length, ellipsis)], ellipsis
         )
     return Truncator(text).chars(length, truncate=ellipsis)
+
+
+def _value_html(method, empty):
+    """A function obj -> the html of method(obj) as a cell shows it (display_for_value, then
+    escaped); a non-empty SafeString (the queue's columns) is shown as it is."""
+
+    def value_html(obj):
+        value = method(obj)
+        if type(value) is SafeString and value:
+            return value
+        return _escape(display_for_value(value, empty))
+
+    return value_html
 
 
 class PageUrls:
@@ -116,6 +148,31 @@ class FeedbackChangeList(ChangeList):
     list_display entry, list_editable, a popup) falls back to Django's rows.
     """
 
+    def get_filters(self, request):
+        """Django's filters; those shown with admin/filter.html are shown with
+        admin/feedback/choice_filter.html instead: the same HTML, made by filter_html()."""
+        filters = super().get_filters(request)
+        for spec in filters[0]:
+            if spec.template == "admin/filter.html":
+                spec.template = "admin/feedback/choice_filter.html"
+        return filters
+
+    def get_query_string(self, new_params=None, remove=None):
+        """ChangeList.get_query_string; the filters' links (one parameter set to a plain
+        value) made from one encoded string per parameter instead of encoding them all
+        again for each link."""
+        if not new_params or len(new_params) != 1:
+            return super().get_query_string(new_params, remove)
+        [(name, value)] = new_params.items()
+        if type(value) not in (str, int):
+            return super().get_query_string(new_params, remove)
+        key = (name, tuple(remove or ()))
+        templates = self.__dict__.setdefault("_query_templates", {})
+        template = templates.get(key)
+        if template is None:
+            template = templates[key] = super().get_query_string({name: _VALUE}, remove)
+        return template.replace(_VALUE, quote_plus(str(value)))
+
     def get_results(self, request):
         queryset = self.queryset
         # Only the columns the rows read when this class builds them (the admin's
@@ -144,15 +201,27 @@ class FeedbackChangeList(ChangeList):
                 "admin/change_list_results.html",
             ]
         )
-        return template.render(
-            {
-                "cl": self,
-                "result_hidden_fields": [],
-                "result_headers": headers,
-                "num_sorted_fields": sum(1 for h in headers if h["sortable"] and h["sorted"]),
-                "results": [ResultList(None, [row]) for row in rows],
-            }
-        )
+        if rows:
+            # Django's template prints every row alike: rendered with one stand-in row, whose
+            # place the rows then take (unless the template prints rows some other way).
+            context = self._results_context(headers, [ResultList(None, [_ROW])])
+            table = template.render(context)
+            stand_in = f"\n\n<tr>{_ROW}</tr>\n"
+            if table.count(stand_in) == 1:
+                rows_html = "".join([f"\n\n<tr>{row}</tr>\n" for row in rows])
+                # The template's HTML, and the rows' (every value escaped).
+                return mark_safe(table.replace(stand_in, rows_html))  # noqa: S308
+        results = [ResultList(None, [row]) for row in rows]
+        return template.render(self._results_context(headers, results))
+
+    def _results_context(self, headers, results):
+        return {
+            "cl": self,
+            "result_hidden_fields": [],
+            "result_headers": headers,
+            "num_sorted_fields": sum(1 for h in headers if h["sortable"] and h["sorted"]),
+            "results": results,
+        }
 
     def _fast_cells_possible(self):
         if self.list_editable or self.is_popup or self.to_field:
@@ -172,6 +241,16 @@ class FeedbackChangeList(ChangeList):
     def _fast_columns(self):
         """The admin's methods whose value is plain or safe text (display_for_value of it)."""
         return set(getattr(self.model_admin, "fast_columns", ()))
+
+    @cached_property
+    def _row_columns(self):
+        """The admin's `row_columns()`: {column: function obj -> its value} for this page
+        of rows, standing in for the list_display methods of those names."""
+        row_columns = getattr(self.model_admin, "row_columns", None)
+        return row_columns() if row_columns else {}
+
+    def _column(self, name):
+        return self._row_columns.get(name) or getattr(self.model_admin, name)
 
     def _cell(self, name):
         """A function obj -> the cell's html (as items_for_result makes it), or None."""
@@ -194,16 +273,14 @@ class FeedbackChangeList(ChangeList):
                 {"preserved_filters": self.preserved_filters, "opts": self.opts}, change
             )
             head, _, tail = (escape(part) for part in change.partition(_PK))
-            method = getattr(model_admin, name)
+            value = _value_html(self._column(name), empty)
             return lambda obj: (
                 f'<th class="field-{name}"><a href="{head}{int(obj.pk)}{tail}">'
-                f"{_escape(display_for_value(method(obj), empty))}</a></th>"
+                f"{value(obj)}</a></th>"
             )
         if name in self._fast_columns():
-            method = getattr(model_admin, name)
-            return lambda obj: (
-                f'<td class="field-{name}">{_escape(display_for_value(method(obj), empty))}</td>'
-            )
+            value = _value_html(self._column(name), empty)
+            return lambda obj: f'<td class="field-{name}">{value(obj)}</td>'
         try:
             field = self.opts.get_field(name)
         except FieldDoesNotExist:  # an admin method or attribute: Django's rows

@@ -9,6 +9,8 @@ from django.utils import formats, timezone
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
+from feedback.admin.rows import filter_html
+
 register = template.Library()
 
 
@@ -103,3 +105,9 @@ def bounded_date_hierarchy(cl):
         },
         "choices": [{"title": capfirst(formats.date_format(date, "MONTH_DAY_FORMAT"))}],
     }
+
+
+@register.simple_tag
+def list_filter(title, choices):
+    """A sidebar filter as admin/filter.html shows it (rows.filter_html)."""
+    return filter_html(title, choices)
