@@ -465,6 +465,20 @@ class FeedbackAdmin(SafeChangelistMixin, SimpleHistoryAdmin):
             queryset = queryset.filter(condition)
         return queryset, False
 
+    def row_columns(self):
+        """For the rows built in Python (rows.FeedbackChangeList): the list_display methods
+        below as one page of rows makes them, what the rows share worked out once."""
+        page = columns.Page(self._page_urls)
+        return {
+            "comment_col": page.comment,
+            "page_col": page.page,
+            "kind_col": page.kind,
+            "who": page.who,
+            "age": page.age,
+            "state": page.state,
+            "decide": page.decide,
+        }
+
     @admin.display(description="Item")
     def item(self, obj):
         return f"#{obj.pk}"
