@@ -46,7 +46,13 @@ from feedback.admin.filters import (
     PageFilter,
     SubmitterFilter,
 )
-from feedback.admin.rows import LIST_DEFERRED, FeedbackChangeList, PageUrls, truncate_chars
+from feedback.admin.rows import (
+    LIST_DEFERRED,
+    ActionForm,
+    FeedbackChangeList,
+    PageUrls,
+    truncate_chars,
+)
 from feedback.models import Feedback, Reply, ReplyTemplate, due_cutoff, due_days, open_work_q
 from mitigations.models import Mitigation
 from portal.lib import access
@@ -380,6 +386,7 @@ class FeedbackAdmin(SafeChangelistMixin, SimpleHistoryAdmin):
         "merge",
         "export_csv",
     ]
+    action_form = ActionForm  # its menu made in Python (rows.ActionSelect)
     change_list_template = "admin/feedback/feedback/change_list.html"
     inlines = [ReplyInline]
     form = FeedbackChangeForm

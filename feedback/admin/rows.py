@@ -22,6 +22,7 @@ import secrets
 import unicodedata
 from urllib.parse import quote_plus
 
+from django import forms
 from django.contrib.admin import helpers
 from django.contrib.admin.templatetags.admin_list import ResultList, result_headers
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
@@ -32,7 +33,7 @@ from django.template.loader import select_template
 from django.urls import reverse
 from django.utils import dateformat, formats, timezone
 from django.utils.encoding import iri_to_uri
-from django.utils.functional import cached_property
+from django.utils.functional import Promise, cached_property
 from django.utils.html import conditional_escape, escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator, add_truncation_text, calculate_truncate_chars_length
@@ -113,6 +114,56 @@ def _value_html(method, empty):
         return _escape(display_for_value(value, empty))
 
     return value_html
+
+
+def _attrs_html(attrs):
+    """What django/forms/widgets/attrs.html makes of a widget's attributes."""
+    return "".join(
+        [
+            f" {_escape(name)}" if value is True else f' {_escape(name)}="{_escape_s(value)}"'
+            for name, value in attrs.items()
+            if value is not False
+        ]
+    )
+
+
+def _escape_s(value):
+    """`{{ value|stringformat:'s' }}`"""
+    return value.__html__() if hasattr(value, "__html__") else html.escape(f"{value}")
+
+
+class ActionSelect(forms.Select):
+    """The actions' menu: forms.Select with its HTML made in Python (the same as Django's
+    select.html, select_option.html and attrs.html make, without a template per option)."""
+
+    def _render(self, template_name, context, renderer=None):
+        widget = context["widget"]
+        groups = widget["optgroups"]
+        if any(
+            name or any(not isinstance(o["label"], str | Promise) for o in options)
+            for name, options, _ in groups
+        ):  # option groups, or labels that a template would localise (numbers, dates)
+            return super()._render(template_name, context, renderer)
+        options = "".join(
+            [
+                f'\n  <option value="{_escape_s(option["value"])}"'
+                f"{_attrs_html(option['attrs'])}>{_escape(option['label'])}</option>\n"
+                for _name, group, _index in groups
+                for option in group
+            ]
+        )
+        return mark_safe(  # noqa: S308 - every value is escaped
+            f'<select name="{_escape(widget["name"])}"{_attrs_html(widget["attrs"])}>'
+            f"{options}\n</select>"
+        )
+
+
+class ActionForm(helpers.ActionForm):
+    """The admin's action form, its menu an ActionSelect."""
+
+    action = forms.ChoiceField(
+        label=helpers.ActionForm.base_fields["action"].label, widget=ActionSelect
+    )
 
 
 class PageUrls:

@@ -9,6 +9,7 @@ not depend on the number of rows.
 import functools
 
 import pytest
+from django import forms
 from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.templatetags.admin_list import admin_list_filter, items_for_result
@@ -17,8 +18,9 @@ from django.db import connection
 from django.template import Context, Template
 from django.test.utils import CaptureQueriesContext
 from django.utils.text import Truncator
+from django.utils.translation import gettext_lazy
 
-from feedback.admin import FeedbackAdmin, PageUrls, truncate_chars
+from feedback.admin import ActionSelect, FeedbackAdmin, PageUrls, truncate_chars
 from feedback.models import Feedback
 from tests.factories import CategoryFactory, FeedbackFactory, MitigationFactory, UserFactory
 
@@ -268,3 +270,29 @@ def test_category_filter_with_an_unknown_code_shows_nothing(editor_client, varie
     assert list(response.context["cl"].result_list) == []
     shown = editor_client.get(CHANGELIST + "?category=4.1").context["cl"].result_list
     assert {f.pk for f in shown} == {f.pk for f in varied_queue if f.mitigation_id}
+
+
+@pytest.mark.parametrize("value", [None, "approve", "mark_spam", "<nope>"])
+def test_the_action_menu_is_the_html_django_makes(value):
+    choices = [
+        ("", gettext_lazy("Select <an> option")),
+        ("approve", 'Approve <selected> & "more"'),
+        ("mark_spam", "Spam"),
+    ]
+    attrs = {"class": "x<y", "required": True, "disabled": False, "data-n": 3}
+    fast = ActionSelect(attrs=attrs, choices=choices)
+    stock = forms.Select(attrs=attrs, choices=choices)
+    assert fast.render("action", value, {"id": "a1"}) == stock.render("action", value, {"id": "a1"})
+    grouped = [("Group", [("a", "A")]), ("b", "B")]
+    assert ActionSelect(choices=grouped).render("action", "a") == forms.Select(
+        choices=grouped
+    ).render("action", "a")
+
+
+def test_the_queue_renders_the_action_menu_as_django(editor_client):
+    FeedbackFactory()
+    response = editor_client.get(CHANGELIST)
+    form = response.context["action_form"]
+    assert isinstance(form.fields["action"].widget, ActionSelect)
+    stock = forms.Select(choices=form.fields["action"].choices)
+    assert stock.render("action", None, {"required": True}) in response.text
