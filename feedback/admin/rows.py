@@ -237,6 +237,8 @@ class FeedbackChangeList(ChangeList):
             super().get_results(request)
         finally:
             self.queryset = queryset
+        if not self.result_count:  # counted none: nothing to fetch (an empty preset)
+            self.result_list = self.result_list.none()
 
     def results_table(self):
         """The result table (Django's change_list_results template), or None if unsupported."""
