@@ -5,11 +5,12 @@ import re
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
 from feedback import services
-from feedback.admin import columns
+from feedback.admin import STATUS_COUNTS_KEY, columns
 from feedback.models import Feedback
 from tests.conftest import verify_session
 from tests.factories import CategoryFactory, FeedbackFactory, MitigationFactory, UserFactory
@@ -78,6 +79,39 @@ def test_presets_count_and_link_the_filters(editor_client, editor):
         assert response.status_code == 200
         assert len(response.context["cl"].result_list) == expected, query
         assert 'aria-current="page"' in response.text
+
+
+@pytest.mark.parametrize("query", ["", "?status__exact=pending", "?claimed=me"])
+def test_the_counts_are_read_in_one_cache_round_trip(editor_client, monkeypatch, query):
+    """The presets' counts and the editor's claims, then the paginator: one read."""
+    FeedbackFactory.create_batch(2)
+    editor_client.get(CHANGELIST + query)  # counted and cached
+    reads, depth = [], []
+
+    def recording(name):
+        read = getattr(cache, name)
+
+        def record(keys, *args, **kwargs):
+            if not depth:  # not the backend's get_many asking its own get
+                reads.append((name, keys))
+            depth.append(name)
+            try:
+                return read(keys, *args, **kwargs)
+            finally:
+                depth.pop()
+
+        return record
+
+    for name in ("get", "get_many"):
+        monkeypatch.setattr(cache, name, recording(name))
+    response = editor_client.get(CHANGELIST + query)
+    assert "Pending <strong>2</strong>" in response.text
+    assert [r for r in reads if "status-counts" in str(r[1])] == [
+        (
+            "get_many",
+            [STATUS_COUNTS_KEY, f"{STATUS_COUNTS_KEY}:mine:{response.wsgi_request.user.pk}"],
+        )
+    ]
 
 
 def test_mine_is_only_my_open_claims(editor_client, editor):
