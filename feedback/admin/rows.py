@@ -64,7 +64,7 @@ def _escape(value):
 
 def filter_html(title, choices):
     """What admin/filter.html makes of a filter's title and choices, between its first and
-    last line breaks (the template admin/feedback/choice_filter.html adds those)."""
+    last line breaks."""
     by_title = gettext(" By %(filter_title)s ") % {"filter_title": _escape(title)}
     items = "".join([filter_choice_html(choice) for choice in choices])
     return mark_safe(  # noqa: S308 - the values are escaped
@@ -198,15 +198,6 @@ class FeedbackChangeList(ChangeList):
     compares them with Django's); a column, link or mode this class does not know (another
     list_display entry, list_editable, a popup) falls back to Django's rows.
     """
-
-    def get_filters(self, request):
-        """Django's filters; those shown with admin/filter.html are shown with
-        admin/feedback/choice_filter.html instead: the same HTML, made by filter_html()."""
-        filters = super().get_filters(request)
-        for spec in filters[0]:
-            if spec.template == "admin/filter.html":
-                spec.template = "admin/feedback/choice_filter.html"
-        return filters
 
     def get_query_string(self, new_params=None, remove=None):
         """ChangeList.get_query_string; the filters' links (one parameter set to a plain
