@@ -16,6 +16,7 @@ truncate_chars against Truncator, and the category filter's items against
 SimpleListFilter.choices (test_category_filter_links_are_djangos).
 """
 
+import functools
 import html
 import re
 import secrets
@@ -37,7 +38,7 @@ from django.utils.functional import Promise, cached_property
 from django.utils.html import conditional_escape, escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator, add_truncation_text, calculate_truncate_chars_length
-from django.utils.translation import gettext, pgettext
+from django.utils.translation import get_language, gettext, override, pgettext
 
 _PK = "0fastpk0"  # stands for the pk in a change URL reversed once per page
 _SLUG = "0fastslug0"  # stands for the slug in a page URL reversed once per page
@@ -84,6 +85,13 @@ def filter_choice_html(choice):
     )
 
 
+@functools.lru_cache(maxsize=16)
+def _ellipsis(language):
+    """Django's truncation text in `language` (looked up once, not once per page name)."""
+    with override(language):
+        return pgettext("String to return when truncating text", "%(truncated_text)s…")
+
+
 def truncate_chars(text, length):
     """Truncator(text).chars(length), faster for short and for ASCII text (most comments).
 
@@ -95,7 +103,7 @@ def truncate_chars(text, length):
         text = unicodedata.normalize("NFC", text)
     if len(text) <= length:
         return text
-    ellipsis = pgettext("String to return when truncating text", "%(truncated_text)s…")
+    ellipsis = _ellipsis(get_language())
     if text.isascii():
         return add_truncation_text(
             text[: calculate_truncate_chars_length(length, ellipsis)], ellipsis
