@@ -91,6 +91,10 @@ class Page:
         return due_cutoff(self.now)
 
     @cached_property
+    def timezone(self):
+        return timezone.get_current_timezone()
+
+    @cached_property
     def labels(self):
         return _escaped_labels(translation.get_language())
 
@@ -154,7 +158,7 @@ class Page:
 
     def age(self, item):
         text = age_text(self.now - item.created_at)
-        stamp = f"{timezone.localtime(item.created_at):%Y-%m-%d %H:%M}"
+        stamp = f"{item.created_at.astimezone(self.timezone):%Y-%m-%d %H:%M}"
         if is_open_work(item) and item.created_at < self.cutoff:
             return SafeString(  # every value is escaped
                 f'<span class="fb-age fb-overdue" title="{stamp}">{text}'
