@@ -6,7 +6,9 @@ import re
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.cache import cache
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from feedback import services
@@ -426,3 +428,14 @@ def test_long_lists_are_not_counted_again(
         assert bool(counts) == counted, query
         if not counted:
             assert response.context["cl"].result_count == 4, query
+
+
+def test_a_list_counted_empty_is_not_fetched(editor_client):
+    FeedbackFactory()
+    editor_client.get(CHANGELIST + "?claimed=me")  # the counts cached
+    with CaptureQueriesContext(connection) as captured:
+        response = editor_client.get(CHANGELIST + "?claimed=me")
+    assert response.context["cl"].result_count == 0
+    assert "\n0 feedback\n" in response.text
+    on_feedback = [q["sql"] for q in captured if '"feedback_feedback"' in q["sql"]]
+    assert len(on_feedback) == 1 and "COUNT(" in on_feedback[0]  # counted, not fetched
