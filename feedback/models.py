@@ -229,8 +229,11 @@ class Feedback(models.Model):
         ]
 
     def __str__(self):
+        # As get_status_display(), without building the choices' dict again (the queue
+        # shows fifty of these a page, in its checkboxes' labels).
+        status = _STATUS_LABELS.get(self.status, self.status)
         where = self.mitigation.code if self.mitigation_id else "general"
-        return f"#{self.pk} on {where} ({self.get_status_display()})"
+        return f"#{self.pk} on {where} ({status})"
 
     def get_absolute_url(self):
         return reverse("feedback:track", args=[self.token])
@@ -254,6 +257,9 @@ class Feedback(models.Model):
         if self.user_id:
             return self.user.get_full_name() or self.user.get_username()
         return self.name or "Anonymous"
+
+
+_STATUS_LABELS = dict(Feedback.Status.choices)
 
 
 class ContactAddress(models.Model):

@@ -275,7 +275,7 @@ STORAGES = {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
             if DEBUG or TESTING
-            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            else "portal.lib.static_storage.StaticStorage"  # whitenoise's, URLs remembered
         )
     },
 }

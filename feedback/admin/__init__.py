@@ -23,7 +23,13 @@ from feedback.admin.feedback_admin import (
 )
 from feedback.admin.filters import CategoryFilter, InArray, PageFilter, SubmitterFilter
 from feedback.admin.helpfulness import PageHelpfulnessAdmin
-from feedback.admin.rows import LIST_DEFERRED, FeedbackChangeList, PageUrls, truncate_chars
+from feedback.admin.rows import (
+    LIST_DEFERRED,
+    ActionSelect,
+    FeedbackChangeList,
+    PageUrls,
+    truncate_chars,
+)
 from feedback.models import Feedback, ReplyTemplate
 
 admin.site.register(Feedback, FeedbackAdmin)
@@ -41,6 +47,7 @@ class ReplyTemplateAdmin(admin.ModelAdmin):
 
 __all__ = [
     "COUNT_CAP",
+    "ActionSelect",
     "CSV_COLUMNS",
     "DIFF_FIELDS",
     "LIST_DEFERRED",

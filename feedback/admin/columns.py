@@ -1,8 +1,9 @@
 """The queue's columns as HTML: comment, page and section, kind, who, age, badges, decisions.
 
-Each function takes a feedback row (with its page, submitter and claimer selected) and
-returns safe HTML with every value escaped. The ModelAdmin's list_display methods call
-them, and so do the hand-built rows (rows.py): both paths print the same bytes.
+Each method of Page takes a feedback row (with its page, submitter and claimer selected)
+and returns safe HTML with every value escaped. The ModelAdmin's list_display methods call
+them (through the functions at the end), and so do the hand-built rows (rows.py), with one
+Page for all the rows: both paths print the same bytes.
 
 The decision buttons belong to one small form outside the changelist's own form
 (`<form id="fb-decide">` in the change_list template; `form="fb-decide"` on each button), so
@@ -10,9 +11,11 @@ that a row decision is a plain POST with the CSRF token, handled by
 FeedbackAdmin.decide_view through feedback.services.
 """
 
+import functools
 import html
 
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.functional import cached_property
 from django.utils.safestring import SafeString
 
 from feedback.models import Feedback, due_cutoff
@@ -21,6 +24,12 @@ STATUS_LABELS = dict(Feedback.Status.choices)
 RESOLUTION_LABELS = dict(Feedback.Resolution.choices)
 SECTION_LABELS = dict(Feedback.Section.choices)
 KIND_LABELS = dict(Feedback.Kind.choices)
+_LABELS = {
+    "status": STATUS_LABELS,
+    "resolution": RESOLUTION_LABELS,
+    "section": SECTION_LABELS,
+    "kind": KIND_LABELS,
+}
 COMMENT_CHARS = 1200  # the list shows 3 lines; the rest is there to expand, up to this
 
 # Row decisions: name -> (button label, key, changes for services.moderate).
@@ -38,6 +47,16 @@ def esc(value):
     if hasattr(value, "__html__"):
         return value.__html__()
     return html.escape(str(value))
+
+
+@functools.lru_cache(maxsize=16)
+def _escaped_labels(language):
+    """{field: {value: its label, translated into `language` and escaped}}."""
+    with translation.override(language):
+        return {
+            field: {value: html.escape(str(label)) for value, label in labels.items()}
+            for field, labels in _LABELS.items()
+        }
 
 
 def version_of(item):
@@ -58,84 +77,127 @@ def is_open_work(item):
     return item.status == "pending" or (item.status == "approved" and item.resolution == "open")
 
 
-def comment_html(item):
-    text = item.comment
-    if len(text) > COMMENT_CHARS:
-        text = text[:COMMENT_CHARS] + "…"
-    outdated = (
-        ' <span class="fb-badge fb-outdated">page changed since</span>'
-        if item.page_changed_at
-        else ""
-    )
-    duplicate = (
-        f' <span class="fb-badge fb-dup">duplicate of #{int(item.duplicate_of_id)}</span>'
-        if item.duplicate_of_id
-        else ""
-    )
-    return SafeString(  # every value is escaped
-        f'<div class="fb-comment" id="fb-comment-{int(item.pk)}">{esc(text)}</div>'
-        f"{outdated}{duplicate}"
-    )
+class Page:
+    """The columns of one page of the queue: what its rows share (the time, the due date's
+    cutoff, the labels in the active language, the page links) worked out once; each
+    method makes one column of a row."""
 
+    def __init__(self, urls=None, now=None):
+        self.now = now or timezone.now()
+        self.urls = urls
 
-def page_html(item, urls):
-    section = esc(SECTION_LABELS.get(item.section, item.section))
-    return SafeString(  # every value is escaped
-        f'{esc(urls.link(item))}<div class="fb-sub">{section}</div>'
-    )
+    @cached_property
+    def cutoff(self):
+        return due_cutoff(self.now)
 
+    @cached_property
+    def timezone(self):
+        return timezone.get_current_timezone()
 
-def kind_html(item):
-    kind = esc(KIND_LABELS.get(item.kind, item.kind))
-    category = item.proposed_category
-    proposed = (
-        f'<div class="fb-sub" title="{esc(category.name)}">→ {esc(category.code)}</div>'
-        if category is not None
-        else ""
-    )
-    return SafeString(f"{kind}{proposed}")  # every value is escaped
+    @cached_property
+    def labels(self):
+        return _escaped_labels(translation.get_language())
 
+    def label(self, field, value):
+        """The label of a status, resolution, section or kind, escaped (or the value)."""
+        label = self.labels[field].get(value)
+        return esc(value) if label is None else label
 
-def who_html(item, now=None):
-    if item.user_id:
-        who = esc(item.user.get_username())
-        role = "reviewer" if item.by_reviewer else "signed in"
-    else:
-        who = esc(item.name) if item.name else "Anonymous"
-        role = "reader"
-    claimed = ""
-    if item.claimed_by_id:
-        ago = age_text((now or timezone.now()) - item.claimed_at) if item.claimed_at else ""
-        claimed = (
-            f'<div class="fb-claimed">claimed by {esc(item.claimed_by.get_username())}'
-            f"{f' {ago} ago' if ago else ''}</div>"
+    def comment(self, item):
+        text = item.comment
+        if len(text) > COMMENT_CHARS:
+            text = text[:COMMENT_CHARS] + "…"
+        outdated = (
+            ' <span class="fb-badge fb-outdated">page changed since</span>'
+            if item.page_changed_at
+            else ""
         )
-    return SafeString(  # every value is escaped
-        f'{who} <span class="fb-sub">({role})</span>{claimed}'
-    )
-
-
-def age_html(item, now=None, cutoff=None):
-    now = now or timezone.now()
-    text = age_text(now - item.created_at)
-    stamp = esc(timezone.localtime(item.created_at).strftime("%Y-%m-%d %H:%M"))
-    if is_open_work(item) and item.created_at < (cutoff or due_cutoff(now)):
+        duplicate = (
+            f' <span class="fb-badge fb-dup">duplicate of #{int(item.duplicate_of_id)}</span>'
+            if item.duplicate_of_id
+            else ""
+        )
         return SafeString(  # every value is escaped
-            f'<span class="fb-age fb-overdue" title="{stamp}">{text}'
-            f'<span class="visually-hidden"> (overdue)</span></span>'
+            f'<div class="fb-comment" id="fb-comment-{int(item.pk)}">{esc(text)}</div>'
+            f"{outdated}{duplicate}"
         )
-    return SafeString(f'<span class="fb-age" title="{stamp}">{text}</span>')
 
+    def page(self, item):
+        section = self.label("section", item.section)
+        return SafeString(  # every value is escaped
+            f'{esc(self.urls.link(item))}<div class="fb-sub">{section}</div>'
+        )
 
-def state_html(item):
-    status = esc(item.status)
-    resolution = esc(item.resolution)
-    return SafeString(  # every value is escaped
-        f'<span class="fb-badge fb-status-{status}">'
-        f"{esc(STATUS_LABELS.get(item.status, item.status))}</span> "
-        f'<span class="fb-badge fb-res-{resolution}">'
-        f"{esc(RESOLUTION_LABELS.get(item.resolution, item.resolution))}</span>"
-    )
+    def kind(self, item):
+        kind = self.label("kind", item.kind)
+        category = item.proposed_category
+        proposed = (
+            f'<div class="fb-sub" title="{esc(category.name)}">→ {esc(category.code)}</div>'
+            if category is not None
+            else ""
+        )
+        return SafeString(f"{kind}{proposed}")  # every value is escaped
+
+    def who(self, item):
+        if item.user_id:
+            who = esc(item.user.get_username())
+            role = "reviewer" if item.by_reviewer else "signed in"
+        else:
+            who = esc(item.name) if item.name else "Anonymous"
+            role = "reader"
+        claimed = ""
+        if item.claimed_by_id:
+            ago = age_text(self.now - item.claimed_at) if item.claimed_at else ""
+            claimed = (
+                f'<div class="fb-claimed">claimed by {esc(item.claimed_by.get_username())}'
+                f"{f' {ago} ago' if ago else ''}</div>"
+            )
+        return SafeString(  # every value is escaped
+            f'{who} <span class="fb-sub">({role})</span>{claimed}'
+        )
+
+    def age(self, item):
+        text = age_text(self.now - item.created_at)
+        stamp = f"{item.created_at.astimezone(self.timezone):%Y-%m-%d %H:%M}"
+        if is_open_work(item) and item.created_at < self.cutoff:
+            return SafeString(  # every value is escaped
+                f'<span class="fb-age fb-overdue" title="{stamp}">{text}'
+                f'<span class="visually-hidden"> (overdue)</span></span>'
+            )
+        return SafeString(f'<span class="fb-age" title="{stamp}">{text}</span>')
+
+    def state(self, item):
+        status = esc(item.status)
+        resolution = esc(item.resolution)
+        return SafeString(  # every value is escaped
+            f'<span class="fb-badge fb-status-{status}">'
+            f"{self.label('status', item.status)}</span> "
+            f'<span class="fb-badge fb-res-{resolution}">'
+            f"{self.label('resolution', item.resolution)}</span>"
+        )
+
+    def decide(self, item):
+        pk, version = int(item.pk), esc(version_of(item))
+        buttons = [
+            _button(pk, version, name, label, key)
+            for name, (label, key, changes) in DECISIONS.items()
+            if "status" in changes and item.status != changes["status"]
+        ]
+        if item.claimed_by_id is None:
+            buttons.append(_button(pk, version, "claim", "Claim", "c"))
+        else:
+            buttons.append(_button(pk, version, "release", "Release"))
+        if item.resolution == "open" and item.status != "spam":
+            buttons.append(
+                f'<details class="fb-resolve"><summary aria-label="Resolve #{pk} with a reply">'
+                f"Resolve…</summary>"
+                f'<label for="fb-reply-{pk}">Public reply (optional)</label>'
+                f'<textarea form="fb-decide" id="fb-reply-{pk}" name="reply-{pk}" rows="3"'
+                f' maxlength="5000"></textarea>'
+                f"{_button(pk, version, 'addressed', 'Addressed')}"
+                f"{_button(pk, version, 'declined', 'Declined')}</details>"
+            )
+        return SafeString(f'<div class="fb-decide">{"".join(buttons)}</div>')
 
 
 def _button(pk, version, decision, label, key="", extra=""):
@@ -147,25 +209,32 @@ def _button(pk, version, decision, label, key="", extra=""):
     )
 
 
+# One row's columns (the admin's list_display methods and the change form call these).
+
+
+def comment_html(item):
+    return Page().comment(item)
+
+
+def page_html(item, urls):
+    return Page(urls).page(item)
+
+
+def kind_html(item):
+    return Page().kind(item)
+
+
+def who_html(item, now=None):
+    return Page(now=now).who(item)
+
+
+def age_html(item, now=None):
+    return Page(now=now).age(item)
+
+
+def state_html(item):
+    return Page().state(item)
+
+
 def decide_html(item):
-    pk, version = int(item.pk), esc(version_of(item))
-    buttons = [
-        _button(pk, version, name, label, key)
-        for name, (label, key, changes) in DECISIONS.items()
-        if "status" in changes and item.status != changes["status"]
-    ]
-    if item.claimed_by_id is None:
-        buttons.append(_button(pk, version, "claim", "Claim", "c"))
-    else:
-        buttons.append(_button(pk, version, "release", "Release"))
-    if item.resolution == "open" and item.status != "spam":
-        buttons.append(
-            f'<details class="fb-resolve"><summary aria-label="Resolve #{pk} with a reply">'
-            f"Resolve…</summary>"
-            f'<label for="fb-reply-{pk}">Public reply (optional)</label>'
-            f'<textarea form="fb-decide" id="fb-reply-{pk}" name="reply-{pk}" rows="3"'
-            f' maxlength="5000"></textarea>'
-            f"{_button(pk, version, 'addressed', 'Addressed')}"
-            f"{_button(pk, version, 'declined', 'Declined')}</details>"
-        )
-    return SafeString(f'<div class="fb-decide">{"".join(buttons)}</div>')
+    return Page().decide(item)

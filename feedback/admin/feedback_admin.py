@@ -46,7 +46,13 @@ from feedback.admin.filters import (
     PageFilter,
     SubmitterFilter,
 )
-from feedback.admin.rows import LIST_DEFERRED, FeedbackChangeList, PageUrls, truncate_chars
+from feedback.admin.rows import (
+    LIST_DEFERRED,
+    ActionForm,
+    FeedbackChangeList,
+    PageUrls,
+    truncate_chars,
+)
 from feedback.models import Feedback, Reply, ReplyTemplate, due_cutoff, due_days, open_work_q
 from mitigations.models import Mitigation
 from portal.lib import access
@@ -107,10 +113,17 @@ def status_counts():
     return queue_counts()["statuses"]
 
 
-def queue_counts():
+def queue_counts(request=None):
     """{"statuses": [(status, label, count)], "needs_resolution": n, "overdue": n}, from the
-    cache for STATUS_COUNTS_SECONDS (one pass over the table)."""
-    counts = cache.get(STATUS_COUNTS_KEY)
+    cache for STATUS_COUNTS_SECONDS (one pass over the table); with a request, also "mine"
+    (the editor's open claims, cached as long), all read in one cache round trip and kept
+    on the request for the rest of it (the presets, the paginator)."""
+    counts = getattr(request, "_feedback_queue_counts", None)
+    if counts is not None:
+        return counts
+    mine_key = f"{STATUS_COUNTS_KEY}:mine:{request.user.pk}" if request is not None else None
+    found = cache.get_many([STATUS_COUNTS_KEY, mine_key] if mine_key else [STATUS_COUNTS_KEY])
+    counts = found.get(STATUS_COUNTS_KEY)
     if counts is None:
         filters = {
             status: Count("pk", filter=Q(status=status)) for status in Feedback.Status.values
@@ -128,24 +141,21 @@ def queue_counts():
             "overdue": rows["overdue"] or 0,
         }
         cache.set(STATUS_COUNTS_KEY, counts, STATUS_COUNTS_SECONDS)
+    if request is not None:
+        mine = found.get(mine_key)
+        if mine is None:
+            mine = Feedback.objects.filter(open_work_q(), claimed_by=request.user).count()
+            cache.set(mine_key, mine, STATUS_COUNTS_SECONDS)
+        counts = request._feedback_queue_counts = {**counts, "mine": mine}
     return counts
 
 
-def mine_count(user):
-    """Open items claimed by `user` (an index lookup; cached with the other counts)."""
-    key = f"{STATUS_COUNTS_KEY}:mine:{user.pk}"
-    count = cache.get(key)
-    if count is None:
-        count = Feedback.objects.filter(open_work_q(), claimed_by=user).count()
-        cache.set(key, count, STATUS_COUNTS_SECONDS)
-    return count
-
-
-def known_count(params):
+def known_count(params, counts=None):
     """The number of items a changelist with these query parameters shows, when the queue's
     cached counts hold it (the whole queue, one status, a preset; no search), else None.
-    Only reads the cache: a missing entry is not computed here."""
-    counts = cache.get(STATUS_COUNTS_KEY)
+    `counts`: the queue's counts as this request read them; else only the cache is read (a
+    missing entry is not computed here)."""
+    counts = counts or cache.get(STATUS_COUNTS_KEY)
     params = {k: v for k, v in params.items() if k not in ("p", "o")}
     if counts is None or len(params) > 2:
         return None
@@ -380,6 +390,7 @@ class FeedbackAdmin(SafeChangelistMixin, SimpleHistoryAdmin):
         "merge",
         "export_csv",
     ]
+    action_form = ActionForm  # its menu made in Python (rows.ActionSelect)
     change_list_template = "admin/feedback/feedback/change_list.html"
     inlines = [ReplyInline]
     form = FeedbackChangeForm
@@ -464,6 +475,20 @@ class FeedbackAdmin(SafeChangelistMixin, SimpleHistoryAdmin):
                 condition |= Q(mitigation__in=pages)
             queryset = queryset.filter(condition)
         return queryset, False
+
+    def row_columns(self):
+        """For the rows built in Python (rows.FeedbackChangeList): the list_display methods
+        below as one page of rows makes them, what the rows share worked out once."""
+        page = columns.Page(self._page_urls)
+        return {
+            "comment_col": page.comment,
+            "page_col": page.page,
+            "kind_col": page.kind,
+            "who": page.who,
+            "age": page.age,
+            "state": page.state,
+            "decide": page.decide,
+        }
 
     @admin.display(description="Item")
     def item(self, obj):
@@ -705,7 +730,7 @@ class FeedbackAdmin(SafeChangelistMixin, SimpleHistoryAdmin):
         """Past the cap the count is the cap + 1 whatever the exact number: when the cached
         queue counts say a list is that long, it is not counted again (bench/README.md)."""
         paginator = super().get_paginator(request, queryset, per_page, **kwargs)
-        known = known_count(request.GET)
+        known = known_count(request.GET, getattr(request, "_feedback_queue_counts", None))
         if known is not None and known > COUNT_CAP:
             paginator.count = COUNT_CAP + 1
         return paginator
@@ -733,12 +758,12 @@ class FeedbackAdmin(SafeChangelistMixin, SimpleHistoryAdmin):
 
     def presets(self, request):
         """[(label, count, link, current)] for the counts above the queue."""
-        counts = queue_counts()
+        counts = queue_counts(request)
         by_status = {value: count for value, _label, count in counts["statuses"]}
         numbers = {
             "pending": by_status.get("pending", 0),
             "needs": counts["needs_resolution"],
-            "mine": mine_count(request.user),
+            "mine": counts["mine"],
             "overdue": counts["overdue"],
             "spam": by_status.get("spam", 0),
         }
@@ -750,14 +775,9 @@ class FeedbackAdmin(SafeChangelistMixin, SimpleHistoryAdmin):
         ]
 
     def changelist_view(self, request, extra_context=None):
-        changelist = reverse("admin:feedback_feedback_changelist")
         extra_context = {
             **(extra_context or {}),
             "presets": self.presets(request),
-            "status_counts": [
-                (label, count, f"{changelist}?status__exact={value}")
-                for value, label, count in status_counts()
-            ],
             "count_cap": COUNT_CAP,
             "due_days": due_days(),
         }

@@ -1,19 +1,14 @@
 """The moderation queue's sidebar filters: page code, taxonomy category, kind of submitter.
 
 Built for a million rows: the page is typed in (no list of 800 pages), the category filter
-sends the matching page ids as one array parameter on PostgreSQL, and its list of 140-odd
-categories is made from one encoded query string (rows.filter_choice_html makes each item).
+sends the matching page ids as one array parameter on PostgreSQL. The lists of choices are
+shown as Django's admin/filter.html shows them, made in Python (rows.filter_html).
 """
-
-import secrets
-from urllib.parse import quote_plus
 
 from django.contrib import admin
 from django.db import connections
 from django.db.models import BooleanField, F, Field, Func, Value
-from django.utils.translation import gettext
 
-from feedback.admin.rows import filter_choice_html
 from feedback.models import due_cutoff, open_work_q
 from mitigations.models import Mitigation, TaxonomyCategory
 from portal.lib.page_cache import per_data_version
@@ -77,7 +72,6 @@ class CategoryFilter(admin.SimpleListFilter):
 
     title = "taxonomy category of the page"
     parameter_name = "category"
-    template = "admin/feedback/choice_filter.html"
 
     def lookups(self, request, model_admin):
         rows = _categories()
@@ -118,39 +112,6 @@ class CategoryFilter(admin.SimpleListFilter):
             # for the planner, without building and converting a long SQL text twice.
             return queryset.filter(InArray(F("mitigation_id"), pages))
         return queryset.filter(mitigation__in=pages)
-
-    def choices(self, changelist):
-        """SimpleListFilter's choices, each with its list item ready-made ("html").
-
-        One query string is encoded, with a placeholder for the category, and the one of
-        each of the 140-odd categories is made from it, instead of encoding every parameter
-        again per category; the template prints the items instead of building each.
-        """
-        if changelist.add_facets:
-            choices = list(super().choices(changelist))
-        else:
-            value = self.value()
-            placeholder = quote_plus(secrets.token_hex(8))
-            query = changelist.get_query_string({self.parameter_name: placeholder})
-            placeholder = quote_plus(placeholder)
-            choices = [
-                {
-                    "selected": value is None,
-                    "query_string": changelist.get_query_string(remove=[self.parameter_name]),
-                    "display": gettext("All"),
-                }
-            ]
-            choices += [
-                {
-                    "selected": value == str(lookup),
-                    "query_string": query.replace(placeholder, quote_plus(str(lookup))),
-                    "display": title,
-                }
-                for lookup, title in self.lookup_choices
-            ]
-        for choice in choices:
-            choice["html"] = filter_choice_html(choice)
-        return choices
 
 
 class SubmitterFilter(admin.SimpleListFilter):

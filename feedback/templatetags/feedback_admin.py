@@ -4,10 +4,14 @@ import calendar
 import datetime
 
 from django import template
+from django.contrib.admin.templatetags.admin_list import admin_list_filter
 from django.db.models import Max, Min
 from django.utils import formats, timezone
+from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
+
+from feedback.admin.rows import filter_html
 
 register = template.Library()
 
@@ -103,3 +107,19 @@ def bounded_date_hierarchy(cl):
         },
         "choices": [{"title": capfirst(formats.date_format(date, "MONTH_DAY_FORMAT"))}],
     }
+
+
+@register.simple_tag
+def queue_filters(cl):
+    """`{% for spec in cl.filter_specs %}{% admin_list_filter cl spec %}{% endfor %}`, each
+    list of choices made in Python (rows.filter_html) rather than by admin/filter.html."""
+    return mark_safe(  # noqa: S308 - filter_html escapes, the templates autoescape
+        "".join(
+            [
+                f"\n{filter_html(spec.title, spec.choices(cl))}\n"
+                if spec.template == "admin/filter.html"
+                else admin_list_filter(cl, spec)
+                for spec in cl.filter_specs
+            ]
+        )
+    )

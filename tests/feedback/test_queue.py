@@ -5,11 +5,14 @@ import re
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.cache import cache
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from feedback import services
-from feedback.admin import columns
+from feedback.admin import STATUS_COUNTS_KEY, columns
 from feedback.models import Feedback
 from tests.conftest import verify_session
 from tests.factories import CategoryFactory, FeedbackFactory, MitigationFactory, UserFactory
@@ -78,6 +81,39 @@ def test_presets_count_and_link_the_filters(editor_client, editor):
         assert response.status_code == 200
         assert len(response.context["cl"].result_list) == expected, query
         assert 'aria-current="page"' in response.text
+
+
+@pytest.mark.parametrize("query", ["", "?status__exact=pending", "?claimed=me"])
+def test_the_counts_are_read_in_one_cache_round_trip(editor_client, monkeypatch, query):
+    """The presets' counts and the editor's claims, then the paginator: one read."""
+    FeedbackFactory.create_batch(2)
+    editor_client.get(CHANGELIST + query)  # counted and cached
+    reads, depth = [], []
+
+    def recording(name):
+        read = getattr(cache, name)
+
+        def record(keys, *args, **kwargs):
+            if not depth:  # not the backend's get_many asking its own get
+                reads.append((name, keys))
+            depth.append(name)
+            try:
+                return read(keys, *args, **kwargs)
+            finally:
+                depth.pop()
+
+        return record
+
+    for name in ("get", "get_many"):
+        monkeypatch.setattr(cache, name, recording(name))
+    response = editor_client.get(CHANGELIST + query)
+    assert "Pending <strong>2</strong>" in response.text
+    assert [r for r in reads if "status-counts" in str(r[1])] == [
+        (
+            "get_many",
+            [STATUS_COUNTS_KEY, f"{STATUS_COUNTS_KEY}:mine:{response.wsgi_request.user.pk}"],
+        )
+    ]
 
 
 def test_mine_is_only_my_open_claims(editor_client, editor):
@@ -392,3 +428,14 @@ def test_long_lists_are_not_counted_again(
         assert bool(counts) == counted, query
         if not counted:
             assert response.context["cl"].result_count == 4, query
+
+
+def test_a_list_counted_empty_is_not_fetched(editor_client):
+    FeedbackFactory()
+    editor_client.get(CHANGELIST + "?claimed=me")  # the counts cached
+    with CaptureQueriesContext(connection) as captured:
+        response = editor_client.get(CHANGELIST + "?claimed=me")
+    assert response.context["cl"].result_count == 0
+    assert "\n0 feedback\n" in response.text
+    on_feedback = [q["sql"] for q in captured if '"feedback_feedback"' in q["sql"]]
+    assert len(on_feedback) == 1 and "COUNT(" in on_feedback[0]  # counted, not fetched
