@@ -234,8 +234,10 @@ class MitigationQuerySet(CatalogueQuerySet):
             .order_by("lifts_on", "name")
         )
 
-    def for_list(self):
+    def for_list(self, *more):
+        """What a list's cards show (and `more` fields)."""
         return self.select_related("category").only(
+            *more,
             "code",
             "name",
             "slug",

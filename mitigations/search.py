@@ -1,8 +1,9 @@
 """Search that forgives: ids, taxonomy codes and category names, word prefixes, typos.
 
 PostgreSQL: ranked full-text search on the GIN-indexed vector, every word a prefix
-("audi" finds "audits"); snippets by ts_headline; "Did you mean" by pg_trgm similarity.
-SQLite: every word a substring of the text; snippets and suggestions in Python.
+("audi" finds "audits"); "Did you mean" by pg_trgm similarity. SQLite: every word a
+substring of the text; suggestions by difflib. Snippets are cut in Python from the text of
+the page's results (ts_headline parsed every shown page's text again in PostgreSQL).
 
 Everything here works on a queryset the caller has already passed through the visibility
 policy (`Mitigation.objects.visible_to(user)`), so suggestions and snippets come only from
@@ -13,10 +14,9 @@ import bisect
 import difflib
 import re
 
-from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
+from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
-from django.db.models import Case, F, FloatField, IntegerField, Q, TextField, Value, When
-from django.db.models.functions import Concat
+from django.db.models import Case, F, FloatField, IntegerField, Q, Value, When
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
@@ -31,7 +31,6 @@ WORD_RE = re.compile(r"[^\W_]+")
 # Marks of a highlighted word inside ts_headline's output: private-use characters, which the
 # page text does not contain (they are removed from it first) and escape() leaves alone.
 START, STOP = "\ue000", "\ue001"
-SNIPPET_WORDS = 30
 
 
 def clean_query(text: str) -> str:
@@ -149,70 +148,76 @@ def _marked(raw: str):
     return mark_safe(html)  # noqa: S308 - escaped above; only our own <mark> tags are added
 
 
-def _highlight(text: str, words) -> str:
-    """SQLite: a window of the text around the first match, with matches marked."""
+SNIPPET_FIELDS = ("definition", "additional_information", "reasoning")
+
+
+def _highlight(text: str, pattern) -> str:
+    """A window of the text around the first match of `pattern`, with its matches marked."""
     text = _plain(text)
-    if not words:
-        return text[:200]
-    pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
     first = pattern.search(text)
     start = max(0, first.start() - 60) if first else 0
-    window = text[start : start + 220]
-    window = ("…" if start else "") + window + ("…" if start + 220 < len(text) else "")
+    end = start + 220
+    if start:  # whole words only
+        start = text.find(" ", start, first.start()) + 1 or start
+    if end < len(text):
+        end = text.rfind(" ", start, end) if " " in text[start:end] else end
+    window = ("…" if start else "") + text[start:end] + ("…" if end < len(text) else "")
     return pattern.sub(lambda m: f"{START}{m.group(0)}{STOP}", window)
 
 
-def add_snippets(mitigations, text, queryset):
-    """Give each result shown (`mitigations`, a page of them) `.snippet`: the page text around
-    the matched words, marked. From the definition, additional information and reasoning
-    only (the text every viewer of the page sees); `queryset` is the viewer's visible set."""
+def _stems(words) -> dict[str, tuple[str, ...]]:
+    """PostgreSQL: each word's lexemes as the search's text configuration makes them ("policy"
+    -> "polici"), kept per process (a pure function of the word)."""
+    missing = [w for w in words if w not in _STEMS]
+    if missing:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT w, array(SELECT unnest(tsvector_to_array(to_tsvector(%s::regconfig, w))))"
+                " FROM unnest(%s::text[]) AS w",
+                [SEARCH_CONFIG, missing],
+            )
+            found = dict(cursor.fetchall())
+        if len(_STEMS) > 10_000:
+            _STEMS.clear()
+        for word in missing:
+            _STEMS[word] = tuple(found.get(word) or ())
+    return {w: _STEMS[w] for w in words}
+
+
+_STEMS: dict = {}
+
+
+def _snippet_pattern(words):
+    """What a snippet marks. PostgreSQL: every word of the text that starts with a query word
+    or its lexeme (the search matched word prefixes: "polic" finds "policies"); SQLite: the
+    query words wherever they occur (the search matched substrings). Stop words ("the") are
+    neither searched nor marked on PostgreSQL."""
+    if _postgres():
+        stems = _stems(words)
+        prefixes = {p for w, s in stems.items() if s for p in (w, *s)}
+        if not prefixes:
+            return None
+        prefixes = sorted(prefixes, key=len, reverse=True)
+        return re.compile(
+            r"(?<![^\W_])(?:" + "|".join(map(re.escape, prefixes)) + r")[^\W_]*", re.IGNORECASE
+        )
+    return re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
+
+
+def add_snippets(mitigations, text):
+    """Give each result shown (`mitigations`, a page of them, fetched with SNIPPET_FIELDS)
+    `.snippet`: the page text around the matched words, marked. From the definition,
+    additional information and reasoning only (the text every viewer of the page sees)."""
     words = query_words(text)
     mitigations = list(mitigations)
     if not mitigations or not words:
         return mitigations
-    by_pk = {m.pk: m for m in mitigations}
-    if _postgres():
-        rows = (
-            queryset.filter(pk__in=by_pk)
-            .annotate(
-                snippet=SearchHeadline(
-                    Concat(
-                        "definition",
-                        Value(" "),
-                        "additional_information",
-                        Value(" "),
-                        "reasoning",
-                        output_field=TextField(),
-                    ),
-                    _prefix_query(words),
-                    config=SEARCH_CONFIG,
-                    start_sel=START,
-                    stop_sel=STOP,
-                    max_words=SNIPPET_WORDS,
-                    min_words=12,
-                    max_fragments=2,
-                    fragment_delimiter=" … ",
-                )
-            )
-            .values_list("pk", "snippet")
-        )
-        found = {pk: _plain_keep_marks(snippet) for pk, snippet in rows}
-    else:
-        rows = queryset.filter(pk__in=by_pk).values_list(
-            "pk", "definition", "additional_information", "reasoning"
-        )
-        found = {pk: _highlight(" ".join(parts), words) for pk, *parts in rows}
-    for pk, m in by_pk.items():
-        if START in found.get(pk, ""):
-            m.snippet = _marked(found[pk])
+    pattern = _snippet_pattern(words)
+    for m in mitigations if pattern else ():
+        found = _highlight(" ".join(getattr(m, f) for f in SNIPPET_FIELDS), pattern)
+        if START in found:
+            m.snippet = _marked(found)
     return mitigations
-
-
-def _plain_keep_marks(snippet: str) -> str:
-    """ts_headline's output with Markdown removed but its highlight marks kept."""
-    snippet = snippet.replace(START, "\ue002").replace(STOP, "\ue003")
-    snippet = _plain(snippet)
-    return snippet.replace("\ue002", START).replace("\ue003", STOP)
 
 
 # --- Did you mean --------------------------------------------------------------------------
