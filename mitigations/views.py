@@ -230,6 +230,10 @@ def _paginated_list(request, queryset, template, extra, unfiltered_count=None):
     paginator.count_in_page = not searched
     if count is not None:
         paginator.__dict__["count"] = count  # Paginator.count is a cached_property
+    by_name = False
+    if searched:  # many matches are listed by name: ranking them all is what costs
+        paginator.object_list = search.by_name_if_many(shown, paginator.count)
+        by_name = paginator.object_list is not shown
     page = paginator.get_page(request.GET.get("page"))
     paginator.current = page.number
     mitigations = page.object_list
@@ -254,6 +258,7 @@ def _paginated_list(request, queryset, template, extra, unfiltered_count=None):
             "suggestion_query": set_parameters(suggestion_params),
             "active_filters": filterset.active_filters(),
             "filter_errors": filterset.is_bound and not filterset.is_valid(),
+            "listed_by_name": by_name,
             **extra,
         },
     )
