@@ -1,9 +1,10 @@
 """Search that forgives: ids, taxonomy codes and category names, word prefixes, typos.
 
 PostgreSQL: ranked full-text search on the GIN-indexed vector, every word a prefix
-("audi" finds "audits"); "Did you mean" by pg_trgm similarity. SQLite: every word a
-substring of the text; suggestions by difflib. Snippets are cut in Python from the text of
-the page's results (ts_headline parsed every shown page's text again in PostgreSQL).
+("audi" finds "audits"). SQLite: every word a substring of the text. "Did you mean":
+pg_trgm's trigram similarity over the viewer's vocabulary, indexed in Python per data
+version. Snippets are cut in Python from the text of the page's results (ts_headline parsed
+every shown page's text again in PostgreSQL).
 
 Everything here works on a queryset the caller has already passed through the visibility
 policy (`Mitigation.objects.visible_to(user)`), so suggestions and snippets come only from
@@ -11,7 +12,7 @@ what the viewer may see: page text (never figures, drafts or feedback).
 """
 
 import bisect
-import difflib
+import collections
 import re
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
@@ -230,35 +231,56 @@ def add_snippets(mitigations, text):
 MIN_SIMILARITY = 0.3
 
 
-def vocabulary(queryset, extra_names=()) -> list[str]:
-    """The sorted words of the viewer's visible pages' names and definitions (plus `extra_names`:
+def _trigrams(word) -> frozenset:
+    """pg_trgm's trigrams of one lower-case word: padded with two spaces before, one after."""
+    padded = f"  {word} "
+    return frozenset(padded[i : i + 3] for i in range(len(padded) - 2))
+
+
+class Vocabulary:
+    """The words "Did you mean" may suggest, sorted, with a trigram index: the closest word
+    to a typo is found among the words sharing a trigram with it (pg_trgm's similarity,
+    computed here: a query per unknown word sent the whole vocabulary to PostgreSQL)."""
+
+    def __init__(self, words):
+        self.words = sorted(words)
+        self.grams = [_trigrams(w) for w in self.words]
+        self.index = {}
+        for i, grams in enumerate(self.grams):
+            for gram in grams:
+                self.index.setdefault(gram, []).append(i)
+
+    def __len__(self):
+        return len(self.words)
+
+    def knows(self, word) -> bool:
+        """The word is in the vocabulary, or a prefix of a word in it (prefix search finds it)."""
+        i = bisect.bisect_left(self.words, word)
+        return i < len(self.words) and self.words[i].startswith(word)
+
+    def closest(self, word):
+        """The most similar word (pg_trgm's similarity: shared trigrams / all trigrams of
+        both), at least MIN_SIMILARITY; the first in order among equals."""
+        grams = _trigrams(word)
+        shared = collections.Counter(i for gram in grams for i in self.index.get(gram, ()))
+        best = None
+        for i, n in shared.items():
+            similarity = n / (len(grams) + len(self.grams[i]) - n)
+            key = (-similarity, self.words[i])
+            if similarity >= MIN_SIMILARITY and (best is None or key < best):
+                best = key
+        return best and best[1]
+
+
+def vocabulary(queryset, extra_names=()) -> Vocabulary:
+    """The words of the viewer's visible pages' names and definitions (plus `extra_names`:
     taxonomy and facet names, which are public)."""
     words = set()
     for name, definition in queryset.values_list("name", "definition").iterator():
         words.update(WORD_RE.findall(f"{name} {definition}".lower()))
     for name in extra_names:
         words.update(WORD_RE.findall(name.lower()))
-    return sorted(w for w in words if len(w) >= 3 and not w.isdigit())
-
-
-def _known(word, vocab) -> bool:
-    """The word is in the vocabulary, or a prefix of a word in it (prefix search finds it)."""
-    i = bisect.bisect_left(vocab, word)
-    return i < len(vocab) and vocab[i].startswith(word)
-
-
-def _closest(word, vocab):
-    if _postgres():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT w FROM unnest(%s::text[]) AS w WHERE similarity(w, %s) >= %s "
-                "ORDER BY similarity(w, %s) DESC, w LIMIT 1",
-                [vocab, word, MIN_SIMILARITY, word],
-            )
-            row = cursor.fetchone()
-        return row[0] if row else None
-    found = difflib.get_close_matches(word, vocab, n=1, cutoff=0.75)
-    return found[0] if found else None
+    return Vocabulary(w for w in words if len(w) >= 3 and not w.isdigit())
 
 
 def suggest(text, vocab) -> str | None:
@@ -268,10 +290,10 @@ def suggest(text, vocab) -> str | None:
         return None
     changed, out = False, []
     for word in words[:6]:
-        if len(word) < 3 or word.isdigit() or _known(word, vocab):
+        if len(word) < 3 or word.isdigit() or vocab.knows(word):
             out.append(word)
             continue
-        closest = _closest(word, vocab)
+        closest = vocab.closest(word)
         if closest and closest != word:
             out.append(closest)
             changed = True

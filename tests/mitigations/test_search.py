@@ -182,3 +182,25 @@ def test_empty_taxonomy_nodes_are_quieter(reader_client, pages):
 def test_suggestions_use_trigram_similarity_on_postgresql(reader_client, pages):
     html = reader_client.get(LIST, {"q": "regulatr"}).text
     assert ">regulator</a>" in html
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="pg_trgm is PostgreSQL")
+def test_python_trigram_similarity_is_pg_trgms(db):
+    from mitigations.search import Vocabulary, _trigrams
+
+    pairs = [("regulatr", "regulator"), ("incidnet", "incident"), ("modle", "model"), ("ab", "abc")]
+    with connection.cursor() as cursor:
+        for a, b in pairs:
+            cursor.execute("SELECT similarity(%s, %s)", [a, b])
+            expected = cursor.fetchone()[0]
+            ga, gb = _trigrams(a), _trigrams(b)
+            assert abs(len(ga & gb) / len(ga | gb) - expected) < 1e-6
+        words = ["model", "modal", "mode", "models", "evaluation", "evacuation"]
+        for typo in ("modle", "evaluatoin", "modals"):
+            cursor.execute(
+                "SELECT w FROM unnest(%s::text[]) AS w WHERE similarity(w, %s) >= 0.3 "
+                "ORDER BY similarity(w, %s) DESC, w LIMIT 1",
+                [words, typo, typo],
+            )
+            assert Vocabulary(words).closest(typo) == cursor.fetchone()[0]
