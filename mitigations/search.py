@@ -21,7 +21,7 @@ from django.db.models import Case, F, FloatField, IntegerField, Q, Value, When
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
-from portal.lib.page_cache import per_data_version
+from portal.lib.page_cache import current_data_version, per_data_version
 
 SEARCH_CONFIG = "english"
 MAX_QUERY_LENGTH = 200
@@ -55,6 +55,58 @@ def _postgres():
 def _prefix_query(words):
     """Every word a prefix, all required: 'audi' -> to_tsquery('audi:*')."""
     return SearchQuery(" & ".join(f"{w}:*" for w in words), search_type="raw", config=SEARCH_CONFIG)
+
+
+class _TsQuery(SearchQuery):
+    """A query given as tsquery text: its lexemes are taken as they are (not parsed or
+    stemmed again, as to_tsquery would)."""
+
+    def __init__(self, text):
+        super().__init__(text)
+        self.text = text
+
+    def as_sql(self, compiler, connection, function=None, template=None):
+        return "%s::tsquery", [self.text]
+
+
+# A prefix ('model':*) makes the GIN index gather the pages of every lexeme it matches before
+# anything else (all 10,000 for "model"), even beside a rare word; the same lexemes named one
+# by one let it skip through their lists (a rare and two common words: 1.3 -> 0.4 ms). A
+# prefix standing for more lexemes than this stays a prefix.
+MAX_EXPANSION = 16
+
+
+@per_data_version
+def _lexemes(table):
+    """Every lexeme of the search vectors (all pages: the list only rewrites queries; what
+    they find is still the viewer's queryset), sorted."""
+    with connection.cursor() as cursor:
+        inner = f"SELECT search_vector FROM {connection.ops.quote_name(table)}"  # noqa: S608
+        cursor.execute("SELECT word FROM ts_stat(%s)", [inner])
+        return sorted(word for (word,) in cursor.fetchall())
+
+
+def _quoted(lexeme):
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _lexeme_query(words, table):
+    """Every word a prefix, all required ('audi' -> 'audit' | 'auditor'), each prefix written
+    as the lexemes it matches when they are few (MAX_EXPANSION). Stop words are left out,
+    as to_tsquery leaves them out. None while the data version is unknown."""
+    if current_data_version() == "-":
+        return None  # no list kept: the plain prefix query
+    lexemes = _lexemes(table)
+    terms = []
+    for stems in _stems(words).values():
+        for stem in stems:
+            low = bisect.bisect_left(lexemes, stem)
+            high = bisect.bisect_left(lexemes, stem + "\U0010ffff", low)
+            if 0 < high - low <= MAX_EXPANSION:
+                terms.append("(" + " | ".join(map(_quoted, lexemes[low:high])) + ")")
+            else:
+                terms.append(_quoted(stem) + ":*")
+    return _TsQuery(" & ".join(terms))
 
 
 @per_data_version
@@ -109,7 +161,7 @@ def search_mitigations(queryset, text):
     if not words:
         return queryset.filter(extra).order_by(*(o for o in order if o != "-rank"))
     if _postgres():
-        query = _prefix_query(words)
+        query = _lexeme_query(words, queryset.model._meta.db_table) or _prefix_query(words)
         rank = SearchRank(F("search_vector"), query, weights=[0.1, 0.2, 0.4, 1.0])
         return queryset.filter(Q(search_vector=query) | extra).alias(rank=rank).order_by(*order)
     # SQLite: every word must appear somewhere (as a substring: prefixes match); name hits first.

@@ -143,6 +143,8 @@ def test_links_carry_only_set_parameters(reader_client, pages):
         "\ue000\ue001",
         "1.2.3.4.5",
         "A" + "9" * 30,
+        "the of and",  # stop words only
+        "o'brien \\ audi",
     ],
 )
 def test_hostile_search_input_gives_a_normal_page(reader_client, pages, text):
