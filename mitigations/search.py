@@ -13,6 +13,7 @@ what the viewer may see: page text (never figures, drafts or feedback).
 
 import bisect
 import collections
+import itertools
 import re
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
@@ -78,12 +79,14 @@ MAX_EXPANSION = 16
 
 @per_data_version
 def _lexemes(table):
-    """Every lexeme of the search vectors (all pages: the list only rewrites queries; what
-    they find is still the viewer's queryset), sorted."""
+    """Every lexeme of the search vectors, sorted, and the number of pages with each (all
+    pages: the list only rewrites queries and bounds their results; what they find is still
+    the viewer's queryset)."""
     with connection.cursor() as cursor:
         inner = f"SELECT search_vector FROM {connection.ops.quote_name(table)}"  # noqa: S608
-        cursor.execute("SELECT word FROM ts_stat(%s)", [inner])
-        return sorted(word for (word,) in cursor.fetchall())
+        cursor.execute("SELECT word, ndoc FROM ts_stat(%s)", [inner])
+        rows = sorted(cursor.fetchall())
+    return [word for word, _ in rows], list(itertools.accumulate(n for _, n in rows))
 
 
 def _quoted(lexeme):
@@ -91,13 +94,14 @@ def _quoted(lexeme):
 
 
 def _lexeme_query(words, table):
-    """Every word a prefix, all required ('audi' -> 'audit' | 'auditor'), each prefix written
-    as the lexemes it matches when they are few (MAX_EXPANSION). Stop words are left out,
-    as to_tsquery leaves them out. None while the data version is unknown."""
+    """(query, most pages it can match): every word a prefix, all required ('audi' ->
+    'audit' | 'auditor'), each prefix written as the lexemes it matches when they are few
+    (MAX_EXPANSION). Stop words are left out, as to_tsquery leaves them out. None while the
+    data version is unknown."""
     if current_data_version() == "-":
         return None  # no list kept: the plain prefix query
-    lexemes = _lexemes(table)
-    terms = []
+    lexemes, pages_up_to = _lexemes(table)
+    terms, most = [], len(lexemes) and pages_up_to[-1]
     for stems in _stems(words).values():
         for stem in stems:
             low = bisect.bisect_left(lexemes, stem)
@@ -106,7 +110,22 @@ def _lexeme_query(words, table):
                 terms.append("(" + " | ".join(map(_quoted, lexemes[low:high])) + ")")
             else:
                 terms.append(_quoted(stem) + ":*")
-    return _TsQuery(" & ".join(terms))
+            # A page matching this term has one of these lexemes: at most their pages.
+            below = pages_up_to[low - 1] if low else 0
+            most = min(most, (pages_up_to[high - 1] if high else 0) - below)
+    return _TsQuery(" & ".join(terms)), most
+
+
+def finds_few(text, queryset) -> bool:
+    """Whether searching `queryset` for `text` surely finds at most RANKED_MATCHES pages
+    (PostgreSQL, from the lexemes' page counts; never for an id or a category's code or
+    name, which match more): then the ranked page and the count can come in one query."""
+    text = clean_query(text)
+    words = query_words(text)
+    if not (_postgres() and words) or looks_like_id(text) or _taxonomy_match(queryset, text):
+        return False
+    found = _lexeme_query(words, queryset.model._meta.db_table)
+    return found is not None and found[1] <= RANKED_MATCHES
 
 
 @per_data_version
@@ -129,7 +148,7 @@ def _taxonomy_match(queryset, text):
         ids = [pk for pk, _, name in categories if text.upper() in name]
     else:
         return None
-    return Q(category_id__in=ids)
+    return Q(category_id__in=ids) if ids else None
 
 
 # Ranking reads the search vector of every match (ts_rank over the 8,556 pages with "model"
@@ -161,7 +180,8 @@ def search_mitigations(queryset, text):
     if not words:
         return queryset.filter(extra).order_by(*(o for o in order if o != "-rank"))
     if _postgres():
-        query = _lexeme_query(words, queryset.model._meta.db_table) or _prefix_query(words)
+        found = _lexeme_query(words, queryset.model._meta.db_table)
+        query = found[0] if found else _prefix_query(words)
         rank = SearchRank(F("search_vector"), query, weights=[0.1, 0.2, 0.4, 1.0])
         return queryset.filter(Q(search_vector=query) | extra).alias(rank=rank).order_by(*order)
     # SQLite: every word must appear somewhere (as a substring: prefixes match); name hits first.

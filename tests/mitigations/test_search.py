@@ -6,6 +6,7 @@ import json
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from mitigations.models import Mitigation
@@ -206,3 +207,27 @@ def test_python_trigram_similarity_is_pg_trgms(db):
                 [words, typo, typo],
             )
             assert Vocabulary(words).closest(typo) == cursor.fetchone()[0]
+
+
+def test_many_matches_are_listed_by_name(reader_client, pages, monkeypatch):
+    from mitigations import search
+
+    MitigationFactory(code="A1600", name="Log keeping", definition="Keep audit logs.")
+    html = reader_client.get(LIST, {"q": "audit"}).text
+    assert "listed by name" not in html
+    assert html.index(">Third-party audits<") < html.index(">Log keeping<")  # name hits first
+    monkeypatch.setattr(search, "RANKED_MATCHES", 1)
+    html = reader_client.get(LIST, {"q": "Audit"}).text  # (not the cached page of "audit")
+    assert "many matches, listed by name" in html
+    assert html.index(">Log keeping<") < html.index(">Third-party audits<")
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="lexeme counts are PostgreSQL's")
+def test_a_search_finding_few_pages_is_one_query(reader_client, pages):
+    reader_client.get(LIST, {"q": "audits gaps"})  # the process learns the words' lexemes
+    with CaptureQueriesContext(connection) as queries:
+        html = reader_client.get(LIST, {"q": "gaps audits"}).text  # (not a cached page)
+    assert ">Third-party audits<" in html and "<mark>gaps</mark>" in html
+    catalogue = [q["sql"] for q in queries.captured_queries if "mitigations_mitigation" in q["sql"]]
+    assert len(catalogue) == 1 and "COUNT(*) OVER ()" in catalogue[0]
