@@ -230,8 +230,16 @@ SNIPPET_FIELDS = ("definition", "additional_information", "reasoning")
 
 
 def _highlight(text: str, pattern) -> str:
-    """A window of the text around the first match of `pattern`, with its matches marked."""
-    text = _plain(text)
+    """A window of the text around the first match of `pattern`, with its matches marked.
+    Only the raw text around the first match is made plain (Markdown removed): all of it, for
+    each of a page's 20 results, cost more than the rest of the snippet."""
+    first = pattern.search(text)
+    at = first.start() if first else 0
+    raw_start = text.rfind(" ", 0, at - 120) + 1 if at > 120 else 0
+    raw_end = text.find(" ", at + 400)
+    raw_end = len(text) if raw_end < 0 else raw_end
+    more_before, more_after = raw_start > 0, raw_end < len(text)
+    text = _plain(text[raw_start:raw_end])
     first = pattern.search(text)
     start = max(0, first.start() - 60) if first else 0
     end = start + 220
@@ -239,7 +247,9 @@ def _highlight(text: str, pattern) -> str:
         start = text.find(" ", start, first.start()) + 1 or start
     if end < len(text):
         end = text.rfind(" ", start, end) if " " in text[start:end] else end
-    window = ("…" if start else "") + text[start:end] + ("…" if end < len(text) else "")
+    before = "…" if start or more_before else ""
+    after = "…" if end < len(text) or more_after else ""
+    window = before + text[start:end] + after
     return pattern.sub(lambda m: f"{START}{m.group(0)}{STOP}", window)
 
 
