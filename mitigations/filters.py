@@ -1,5 +1,7 @@
 """The list page's filters (django-filter): taxonomy at any level, facets, source, status."""
 
+import copy
+
 import django_filters
 from django import forms
 from django.db.models import Exists, OuterRef, Q
@@ -34,6 +36,10 @@ def set_parameters(params, drop=("page",)):
         else:
             query.setlist(name, values)
     return query.urlencode()
+
+
+# (filter set class, sees drafts, may filter by restricted figures) -> (filters, form class)
+_PROTOTYPES: dict = {}
 
 
 class MitigationFilter(django_filters.FilterSet):
@@ -111,8 +117,34 @@ class MitigationFilter(django_filters.FilterSet):
         fields = []
 
     def __init__(self, *args, user=None, **kwargs):
-        super().__init__(*args, **kwargs)
         self.user = user
+        key = (type(self), access.can_see_drafts(user), access.can_filter_restricted(user))
+        prototype = _PROTOTYPES.get(key)
+        if prototype is None:  # the first filter set of this kind: the filters are made here
+            super().__init__(*args, **kwargs)
+            self._prepare_filters(user)
+            self._form_class = super().get_form_class()
+            _PROTOTYPES[key] = (self.filters, self._form_class)
+            return
+        # Later ones copy its filters (their fields and widgets shared: Django's form copies
+        # the fields it is given) and its form class, instead of deep-copying every filter
+        # and making a form class per request.
+        self.base_filters = {}  # what django-filter would deep-copy
+        super().__init__(*args, **kwargs)
+        del self.base_filters
+        filters, self._form_class = prototype
+        self.filters = {name: self._adopt(copy.copy(f)) for name, f in filters.items()}
+
+    def _adopt(self, filter_):
+        filter_.model = self.queryset.model
+        filter_.parent = self
+        filter_.method = filter_.method  # its own FilterMethod, bound to this filter set
+        return filter_
+
+    def get_form_class(self):
+        return self._form_class
+
+    def _prepare_filters(self, user):
         statuses = [
             (value, label)
             for value, label in Mitigation.Status.choices

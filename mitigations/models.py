@@ -13,6 +13,7 @@ from django.contrib.postgres.search import SearchVectorField
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F
+from django.db.models.functions import Upper
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 from django.utils.text import slugify
@@ -234,8 +235,10 @@ class MitigationQuerySet(CatalogueQuerySet):
             .order_by("lifts_on", "name")
         )
 
-    def for_list(self):
+    def for_list(self, *more):
+        """What a list's cards show (and `more` fields)."""
         return self.select_related("category").only(
+            *more,
             "code",
             "name",
             "slug",
@@ -316,6 +319,9 @@ class Mitigation(CatalogueModel):
             models.Index(fields=["status", "name"]),
             # The list's default order (and the drafts-excluded list walks it in order).
             models.Index(fields=["name"], name="mitigation_name"),
+            # An id searched in any case (code__iexact): without it PostgreSQL walked the
+            # name index until it met the page (up to 7 ms for a page late in the alphabet).
+            models.Index(Upper("code"), name="mitigation_code_upper"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -219,21 +219,29 @@ def _paginated_list(request, queryset, template, extra, unfiltered_count=None):
     count = None
     if unfiltered_count is not None and not (narrowed and filterset.narrows()):
         count = unfiltered_count()
-    # A search keeps Paginator's COUNT: counting in the ranked query made PostgreSQL carry
-    # every match's search vector through the window (8,556 matches of 'model': 112 ms,
-    # spilled to disk, against 21 + 25 ms for the two queries).
+    # A search keeps Paginator's COUNT (counting in the ranked query made PostgreSQL carry
+    # every match's search vector through the window: 8,556 matches of 'model', 112 ms,
+    # spilled to disk, against 21 + 25 ms for the two queries), unless it surely finds few
+    # pages: then its ranked page and count come in one query.
     searched = narrowed and bool(filterset.form.cleaned_data.get("q"))
-    paginator = ResultsPaginator(results.for_list(), PAGE_SIZE)
-    paginator.count_in_page = not searched
+    text = search.clean_query(request.GET.get("q", ""))
+    few = searched and search.finds_few(text, queryset)
+    # A search's snippets are cut from the shown pages' text: fetched with them.
+    shown = results.for_list(*(search.SNIPPET_FIELDS if text else ()))
+    paginator = ResultsPaginator(shown, PAGE_SIZE)
+    paginator.count_in_page = not searched or few
     if count is not None:
         paginator.__dict__["count"] = count  # Paginator.count is a cached_property
+    by_name = False
+    if searched and not few:  # many matches are listed by name: ranking them all costs
+        paginator.object_list = search.by_name_if_many(shown, paginator.count)
+        by_name = paginator.object_list is not shown
     page = paginator.get_page(request.GET.get("page"))
     paginator.current = page.number
-    text = search.clean_query(request.GET.get("q", ""))
     mitigations = page.object_list
     suggestion = None
     if text:
-        mitigations = search.add_snippets(mitigations, text, queryset)
+        mitigations = search.add_snippets(mitigations, text)
         if not paginator.count:
             suggestion = search.suggest(text, search_vocabulary(request.user))
     query_string = set_parameters(request.GET)
@@ -252,6 +260,7 @@ def _paginated_list(request, queryset, template, extra, unfiltered_count=None):
             "suggestion_query": set_parameters(suggestion_params),
             "active_filters": filterset.active_filters(),
             "filter_errors": filterset.is_bound and not filterset.is_valid(),
+            "listed_by_name": by_name,
             **extra,
         },
     )

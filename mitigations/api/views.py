@@ -18,6 +18,7 @@ from ninja import NinjaAPI, Query
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.openapi.views import openapi_json
 
+from mitigations import search
 from mitigations.api import ratelimit, responses, schemas, serialize
 from mitigations.api.auth import AUTH, presented_token
 from mitigations.api.docs import LocalSwagger
@@ -207,6 +208,7 @@ def _only_params(request, allowed):
 
 def _paginate(request, queryset, page, page_size):
     paginator = Paginator(queryset, page_size)
+    paginator.object_list = search.by_name_if_many(queryset, paginator.count)  # as the list page
     try:
         current = paginator.page(page)
     except EmptyPage:

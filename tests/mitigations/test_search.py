@@ -6,6 +6,7 @@ import json
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from mitigations.models import Mitigation
@@ -143,6 +144,8 @@ def test_links_carry_only_set_parameters(reader_client, pages):
         "\ue000\ue001",
         "1.2.3.4.5",
         "A" + "9" * 30,
+        "the of and",  # stop words only
+        "o'brien \\ audi",
     ],
 )
 def test_hostile_search_input_gives_a_normal_page(reader_client, pages, text):
@@ -182,3 +185,49 @@ def test_empty_taxonomy_nodes_are_quieter(reader_client, pages):
 def test_suggestions_use_trigram_similarity_on_postgresql(reader_client, pages):
     html = reader_client.get(LIST, {"q": "regulatr"}).text
     assert ">regulator</a>" in html
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="pg_trgm is PostgreSQL")
+def test_python_trigram_similarity_is_pg_trgms(db):
+    from mitigations.search import Vocabulary, _trigrams
+
+    pairs = [("regulatr", "regulator"), ("incidnet", "incident"), ("modle", "model"), ("ab", "abc")]
+    with connection.cursor() as cursor:
+        for a, b in pairs:
+            cursor.execute("SELECT similarity(%s, %s)", [a, b])
+            expected = cursor.fetchone()[0]
+            ga, gb = _trigrams(a), _trigrams(b)
+            assert abs(len(ga & gb) / len(ga | gb) - expected) < 1e-6
+        words = ["model", "modal", "mode", "models", "evaluation", "evacuation"]
+        for typo in ("modle", "evaluatoin", "modals"):
+            cursor.execute(
+                "SELECT w FROM unnest(%s::text[]) AS w WHERE similarity(w, %s) >= 0.3 "
+                "ORDER BY similarity(w, %s) DESC, w LIMIT 1",
+                [words, typo, typo],
+            )
+            assert Vocabulary(words).closest(typo) == cursor.fetchone()[0]
+
+
+def test_many_matches_are_listed_by_name(reader_client, pages, monkeypatch):
+    from mitigations import search
+
+    MitigationFactory(code="A1600", name="Log keeping", definition="Keep audit logs.")
+    html = reader_client.get(LIST, {"q": "audit"}).text
+    assert "listed by name" not in html
+    assert html.index(">Third-party audits<") < html.index(">Log keeping<")  # name hits first
+    monkeypatch.setattr(search, "RANKED_MATCHES", 1)
+    html = reader_client.get(LIST, {"q": "Audit"}).text  # (not the cached page of "audit")
+    assert "many matches, listed by name" in html
+    assert html.index(">Log keeping<") < html.index(">Third-party audits<")
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="lexeme counts are PostgreSQL's")
+def test_a_search_finding_few_pages_is_one_query(reader_client, pages):
+    reader_client.get(LIST, {"q": "audits gaps"})  # the process learns the words' lexemes
+    with CaptureQueriesContext(connection) as queries:
+        html = reader_client.get(LIST, {"q": "gaps audits"}).text  # (not a cached page)
+    assert ">Third-party audits<" in html and "<mark>gaps</mark>" in html
+    catalogue = [q["sql"] for q in queries.captured_queries if "mitigations_mitigation" in q["sql"]]
+    assert len(catalogue) == 1 and "COUNT(*) OVER ()" in catalogue[0]
