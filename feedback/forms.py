@@ -64,7 +64,16 @@ def read_page(value, mitigation):
     version = int(version)
     if version > mitigation.public_version:
         return None
-    return {"version": mitigation.history_id_for(version)}
+    return {"version": _history_id_for(mitigation, version)}
+
+
+@per_data_version
+def _history_id_for(mitigation, public_version):
+    """mitigation.history_id_for(public_version), once per page (instances are keyed by
+    their id), version and data version: a page gets history records only when it is
+    saved, and every save in the catalogue changes the data version
+    (mitigations/invalidation.py)."""
+    return mitigation.history_id_for(public_version)
 
 
 def has_control_characters(text: str) -> bool:
