@@ -144,11 +144,11 @@ def _page_to_post_to(request, code):
 @require_http_methods(["GET", "HEAD", "POST"])
 def page(request, code):
     """The feedback form of one mitigation page on its own (and where page forms post to)."""
-    visible = Mitigation.objects.visible_to(request.user)
     if request.method == "POST":
         target = _page_to_post_to(request, code)
 
         def render_again(form):
+            visible = Mitigation.objects.visible_to(request.user)
             mitigation = get_object_or_404(visible.select_related("category"), pk=target.pk)
             form.mitigation = mitigation
             return render(
@@ -156,6 +156,7 @@ def page(request, code):
             )
 
         return _receive(request, mitigation=target, render_form=render_again)
+    visible = Mitigation.objects.visible_to(request.user)
     mitigation = get_object_or_404(visible.select_related("category"), code=code)
     return render(
         request,
