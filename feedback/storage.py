@@ -7,7 +7,8 @@ simple_history's post_save handler writing the "+" history record; that handler 
 new manager class on every save (a third of the cost of storing feedback), so here:
 
 * `history_record` makes the record as the handler does (tracked fields, date, user,
-  change reason), and `insert` sends the same signals as that path;
+  change reason), and `insert` sends the same signals as that path (on PostgreSQL the
+  record is made as an instance only when its signals have receivers: none by default);
 * on PostgreSQL the row and its record go in one statement (a data-modifying WITH), one
   round trip and, outside a transaction, no BEGIN/COMMIT either (the record's copies of the
   row's fields come from the inserted row: few enough parameters for psycopg to convert the
@@ -50,6 +51,17 @@ def history_record(item):
         history_change_reason=get_change_reason_from_object(item),
         **{field.attname: getattr(item, field.attname) for field in history.tracked_fields},
     )
+
+
+def _record_columns(item):
+    """The record's own columns (HISTORY_COLUMNS by attname), as `history_record` fills them."""
+    user = getattr(item, "_history_user", None)
+    return {
+        "history_date": getattr(item, "_history_date", None) or timezone.now(),
+        "history_type": "+",
+        "history_change_reason": get_change_reason_from_object(item),
+        "history_user_id": None if user is None else user.pk,
+    }
 
 
 def _history_signal(item, record, signal):
@@ -140,15 +152,26 @@ def _insert_in_one_statement(item, plan, connection):
     item._prepare_related_fields_for_save(operation_name="save")
     pre_save.send(Feedback, instance=item, raw=False, using=alias, update_fields=None)
     params = [f.get_db_prep_save(f.pre_save(item, True), connection) for f in fields]
-    record = history_record(item)
-    _history_signal(item, record, pre_create_historical_record)
-    params += [f.get_db_prep_save(getattr(record, f.attname), connection) for f in given]
+    # The record as an instance only for receivers of its signals (none by default).
+    history = _history_model()
+    record = None
+    if pre_create_historical_record.has_listeners(
+        history
+    ) or post_create_historical_record.has_listeners(history):
+        record = history_record(item)
+        _history_signal(item, record, pre_create_historical_record)
+        own = {f.attname: getattr(record, f.attname) for f in given}
+    else:
+        own = _record_columns(item)
+    params += [f.get_db_prep_save(own[f.attname], connection) for f in given]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        item.pk, record.pk = cursor.fetchone()
-    setattr(record, Feedback._meta.pk.attname, item.pk)
-    for saved in (item, record):
-        saved._state.adding, saved._state.db = False, alias
+        item.pk, record_pk = cursor.fetchone()
+    item._state.adding, item._state.db = False, alias
+    if record is not None:
+        record.pk = record_pk
+        setattr(record, Feedback._meta.pk.attname, item.pk)
+        record._state.adding, record._state.db = False, alias
     item.skip_history_when_saving = True  # recorded above
     try:
         post_save.send(
@@ -156,7 +179,8 @@ def _insert_in_one_statement(item, plan, connection):
         )
     finally:
         del item.skip_history_when_saving
-    _history_signal(item, record, post_create_historical_record)
+    if record is not None:
+        _history_signal(item, record, post_create_historical_record)
 
 
 @contextlib.contextmanager
