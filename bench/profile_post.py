@@ -61,6 +61,27 @@ def start_redis():
     return proc, f"redis://127.0.0.1:{port}/0"
 
 
+def backend_cpu(connection):
+    """A function returning the CPU seconds so far of this connection's PostgreSQL backend
+    (read from /proc: the server is local), or -1 when it cannot be read."""
+    if connection.vendor != "postgresql":
+        return lambda: -1
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def read():
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return -1
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    return read
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", type=int, default=200, help="posts to time and to profile")
@@ -250,6 +271,8 @@ def run(args, redis_url):
 
     # In batches of 25: on a shared machine the CPU time per post inflates with other load,
     # the lowest batch is the steadier figure.
+    backend = backend_cpu(connection)
+    db_before = backend()
     batches = []
     for _ in range(max(1, args.n // 25)):
         wall, cpu = time.perf_counter(), time.process_time()
@@ -263,6 +286,9 @@ def run(args, redis_url):
         f"median {cpus[len(cpus) // 2] * 1000:.2f} ms; "
         f"wall median {walls[len(walls) // 2] * 1000:.2f} ms"
     )
+    db_cpu = backend() - db_before
+    if db_cpu >= 0:
+        print(f"database backend CPU per post: {db_cpu / (len(batches) * 25) * 1000:.2f} ms")
     if args.no_profile:
         return
     print_profile(one, args.n, sort=args.sort, top=args.top)

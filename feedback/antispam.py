@@ -27,7 +27,7 @@ from django.utils.crypto import salted_hmac
 from feedback import counters
 from feedback.models import Feedback
 from portal.lib.clientip import client_key
-from portal.lib.page_cache import register_fresh
+from portal.lib.page_cache import data_version_unread, data_version_was_read, register_fresh
 
 STAMP_SALT = "feedback.antispam.stamp"
 HONEYPOT_FIELD = "website"
@@ -180,12 +180,21 @@ def rate_limit(request, *, now=None, counter="feedback") -> Limited | None:
         scope, ident = "user", str(user.pk)
     else:
         scope, ident = "ip", ip_hash(request)
+    limits = _limits().get(scope, [])
+    # One second beyond the window, so that the counter outlives its slot. The request's
+    # data version (page_cache) is read in the same round trip when it is still to be read.
+    windows = [
+        (f"{counter}:rate:{scope}:{window}:{int(now // window)}:{ident}", window + 1)
+        for _limit, window in limits
+    ]
+    version_key = data_version_unread()
+    counts, found = counters.count_many(windows, read=[version_key] if version_key else [])
+    if version_key:
+        data_version_was_read(found.get(version_key))
     worst = None
-    for limit, window in _limits().get(scope, []):
+    for (limit, window), count in zip(limits, counts, strict=True):
         slot = int(now // window)
-        # None when the cache keeps no counter (unavailable). One second beyond the window,
-        # so that the counter outlives its slot.
-        count = counters.count(f"{counter}:rate:{scope}:{window}:{slot}:{ident}", window + 1)
+        # None when the cache keeps no counter (unavailable).
         if count is None:
             wait = (
                 _database_limit(scope, ident, limit, window, now) if counter == "feedback" else None

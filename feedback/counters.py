@@ -27,3 +27,13 @@ def count(key: str, seconds: int) -> int | None:
         return cache.incr(key)  # another process created it in between
     except ValueError:  # the counter exists for add but not for incr: no cache
         return None
+
+
+def count_many(windows, read=()) -> tuple[list, dict]:
+    """count(key, seconds) for each (key, seconds) of `windows`, and cache.get_many(read):
+    (the new counts or Nones, {key: value}). One atomic round trip with Redis
+    (portal/lib/redis_cache.py); other caches count one key at a time."""
+    counting = getattr(cache, "count_and_read", None)
+    if counting is not None:
+        return counting(windows, read)
+    return [count(key, seconds) for key, seconds in windows], cache.get_many(read) if read else {}

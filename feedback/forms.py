@@ -1,5 +1,7 @@
 """The feedback form (used on every mitigation page and on the general feedback page)."""
 
+import copy
+import functools
 import re
 import secrets
 import unicodedata
@@ -64,7 +66,16 @@ def read_page(value, mitigation):
     version = int(version)
     if version > mitigation.public_version:
         return None
-    return {"version": mitigation.history_id_for(version)}
+    return {"version": _history_id_for(mitigation, version)}
+
+
+@per_data_version
+def _history_id_for(mitigation, public_version):
+    """mitigation.history_id_for(public_version), once per page (instances are keyed by
+    their id), version and data version: a page gets history records only when it is
+    saved, and every save in the catalogue changes the data version
+    (mitigations/invalidation.py)."""
+    return mitigation.history_id_for(public_version)
 
 
 def has_control_characters(text: str) -> bool:
@@ -119,19 +130,13 @@ class FeedbackForm(forms.Form):
 
     def __init__(self, *args, user, mitigation=None, **kwargs):
         kwargs.setdefault("auto_id", "fb-%s")
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, **kwargs)  # the fields shared, not copied: see _SharedFields
         self.user = user
         self.mitigation = mitigation
         self.signed_in = bool(user and user.is_authenticated)
-        sections = Feedback.Section.choices
-        if not access.can_see_restricted_figures(user):
-            sections = [c for c in sections if c[0] != Feedback.Section.FIGURES]
-        if mitigation is not None:
-            sections = [self.NO_PART, *sections]
-            self.fields["section"].initial = None
-            # A classification disagreement without a part chosen is about the classification.
-            self.fields["section"].required = False
-        self.fields["section"].choices = sections
+        self.fields["section"] = _section_field(
+            access.can_see_restricted_figures(user), mitigation is not None
+        )
         hidden = ["stamp", "page"]
         if mitigation is None:
             del self.fields["page"]
@@ -142,8 +147,7 @@ class FeedbackForm(forms.Form):
             del self.fields["name"], self.fields["email"]
             contact = []
             if user.email:
-                consent = self.fields["contact_consent"]
-                consent.label = "Email me at my account address when it is resolved"
+                self.fields["contact_consent"] = _account_consent_field()
                 contact = ["contact_consent"]
             else:
                 del self.fields["contact_consent"]
@@ -151,7 +155,12 @@ class FeedbackForm(forms.Form):
 
     @cached_property
     def helper(self):
-        """The crispy-forms layout, built only when the form is rendered (not for a valid POST)."""
+        """The crispy-forms layout, built only when the form is rendered (not for a valid POST).
+
+        crispy-forms sets attributes on the widgets it lays out: from here on the form has
+        copies of its fields of its own (see _SharedFields)."""
+        self.fields = copy.deepcopy(dict(self.fields))
+        self._bound_fields_cache.clear()
         helper = FormHelper()
         helper.form_tag = False
         helper.disable_csrf = True
@@ -310,6 +319,43 @@ class FeedbackForm(forms.Form):
 
     def taxonomy_datalist(self):
         return taxonomy_datalist()
+
+
+class _SharedFields(dict):
+    """FeedbackForm's fields, given to every form without Django's deep copy (a third of a
+    valid POST's form work): a form only reads its fields while it validates; what differs
+    per form replaces a field (`_section_field`, `_account_consent_field`) rather than
+    changing it, and a form copies them before crispy-forms lays them out (`helper`)."""
+
+    def __deepcopy__(self, memo):
+        return dict(self)
+
+
+FeedbackForm.base_fields = _SharedFields(FeedbackForm.base_fields)
+
+
+@functools.cache
+def _section_field(figures, on_page):
+    """The section field for users who may (not) comment on figures, on a page's form or
+    the general one (built once each, shared by the forms)."""
+    field = copy.deepcopy(FeedbackForm.declared_fields["section"])
+    sections = Feedback.Section.choices
+    if not figures:
+        sections = [c for c in sections if c[0] != Feedback.Section.FIGURES]
+    if on_page:
+        sections = [FeedbackForm.NO_PART, *sections]
+        field.initial = None
+        # A classification disagreement without a part chosen is about the classification.
+        field.required = False
+    field.choices = sections
+    return field
+
+
+@functools.cache
+def _account_consent_field():
+    field = copy.deepcopy(FeedbackForm.declared_fields["contact_consent"])
+    field.label = "Email me at my account address when it is resolved"
+    return field
 
 
 @per_data_version

@@ -1,7 +1,7 @@
 """Feedback pages: the general form, a page's form, thank-you and private tracking pages.
 
-Every POST goes through `_receive`: rate limit, body check, honeypot, form (stamp, page
-version, fields), then services.submit, then a redirect to the thank-you page (PRG).
+Every POST goes through `_receive`: rate limit, the page, body check, honeypot, form (stamp,
+page version, fields), then services.submit, then a redirect to the thank-you page (PRG).
 """
 
 import logging
@@ -42,12 +42,13 @@ def _rate_limited(request, limited):
     return response
 
 
-def _receive(request, *, mitigation, render_form):
-    """Handle a submitted feedback form (page or general)."""
-    limited = antispam.rate_limit(request)
+def _receive(request, *, code=None, render_form):
+    """Handle a submitted feedback form (about the page `code`, or general)."""
+    limited = antispam.rate_limit(request)  # reads the data version in the same round trip
     if limited is not None:
         log.info("feedback rate-limited (%s)", limited.scope)
         return _rate_limited(request, limited)
+    mitigation = None if code is None else _page_to_post_to(request, code)
     if not antispam.body_is_decodable(request):
         return render(request, "400.html", status=400)
     if antispam.honeypot_filled(request.POST):
@@ -98,7 +99,7 @@ def general(request):
         return render(request, "feedback/general.html", {"form": form})
 
     if request.method == "POST":
-        return _receive(request, mitigation=None, render_form=render_form)
+        return _receive(request, render_form=render_form)
     initial = {"stamp": fresh_value(request, "feedback_stamp")}
     missing = clean_query(request.GET.get("missing", ""))
     if missing:  # "Tell us what is missing" from a search that found nothing
@@ -144,18 +145,20 @@ def _page_to_post_to(request, code):
 @require_http_methods(["GET", "HEAD", "POST"])
 def page(request, code):
     """The feedback form of one mitigation page on its own (and where page forms post to)."""
-    visible = Mitigation.objects.visible_to(request.user)
     if request.method == "POST":
-        target = _page_to_post_to(request, code)
 
         def render_again(form):
-            mitigation = get_object_or_404(visible.select_related("category"), pk=target.pk)
+            visible = Mitigation.objects.visible_to(request.user)
+            mitigation = get_object_or_404(
+                visible.select_related("category"), pk=form.mitigation.pk
+            )
             form.mitigation = mitigation
             return render(
                 request, "feedback/page_form.html", {"mitigation": mitigation, "form": form}
             )
 
-        return _receive(request, mitigation=target, render_form=render_again)
+        return _receive(request, code=code, render_form=render_again)
+    visible = Mitigation.objects.visible_to(request.user)
     mitigation = get_object_or_404(visible.select_related("category"), code=code)
     return render(
         request,

@@ -409,13 +409,22 @@ class Mitigation(CatalogueModel):
         return latest.first()
 
     def history_id_for(self, public_version: int):
-        """The newest history record with the page as readers saw it at `public_version`."""
+        """The newest history record with the page as readers saw it at `public_version`.
+
+        Through the history model's own manager: `self.history` builds a manager class on
+        every access (simple_history): about a third of the lookup."""
         return (
-            self.history.filter(public_version__lte=public_version)
+            _mitigation_history()
+            ._default_manager.filter(id=self.pk, public_version__lte=public_version)
             .order_by("-history_id")
             .values_list("history_id", flat=True)
             .first()
         )
+
+
+@functools.cache
+def _mitigation_history():
+    return Mitigation.history.model
 
 
 class FigureQuerySet(CatalogueQuerySet):

@@ -149,6 +149,22 @@ def current_data_version():
     return version
 
 
+def data_version_unread():
+    """The data version's cache key while the current request has not read the version yet,
+    else None: a caller that makes a cache round trip anyway early in a request (the
+    feedback rate limiter) reads it along and hands the value to `data_version_was_read`."""
+    if hasattr(_request, "version") and not _request.version:
+        return VERSION_KEY
+    return None
+
+
+def data_version_was_read(value):
+    """The data version as read along by another round trip of this request (None: not
+    found; then `current_data_version` reads it as usual)."""
+    if value and hasattr(_request, "version"):
+        _request.version = value
+
+
 def per_data_version(func):
     """Memoise `func(*args)` in this process for as long as the catalogue's data version
     holds: for what every request would otherwise compute again from the same data (counts,

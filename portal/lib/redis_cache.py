@@ -14,7 +14,8 @@ like a cache that keeps nothing:
 - `get` returns the default, `get_many` `{}`, `has_key` False (`key in cache` too);
 - `set`, `delete`, `delete_many`, `clear` do nothing; `add` and `touch` return False;
   `set_many` returns every key (none was stored);
-- `incr`/`decr` raise ValueError, as for a missing key.
+- `incr`/`decr` raise ValueError, as for a missing key; `count_and_read` counts nothing and
+  reads nothing.
 
 Callers see misses: the page cache renders, sessions come from the database (`cached_db`),
 and the feedback rate limiter falls back to the database (feedback/antispam.py).
@@ -183,6 +184,22 @@ return false
 """
 
 
+# Count one more under each of the first #ARGV keys (a counter expires ARGV[i] seconds after
+# its first count), then read the remaining keys: one atomic round trip.
+_COUNT_AND_READ = """
+local found = {}
+for i, key in ipairs(KEYS) do
+  if i <= #ARGV then
+    found[i] = redis.call('INCR', key)
+    if found[i] == 1 then redis.call('EXPIRE', key, ARGV[i]) end
+  else
+    found[i] = redis.call('GET', key)
+  end
+end
+return found
+"""
+
+
 class DegradingRedisCache(RedisCache):
     """django-redis's RedisCache whose every call is a miss while Redis is unavailable (see
     above).
@@ -329,6 +346,31 @@ class DegradingRedisCache(RedisCache):
         if value is None:
             raise ValueError(f"Key '{key}' not found.")
         return value
+
+    def count_and_read(self, windows, read=(), version=None):
+        """Count one more under each key of `windows` ((key, seconds): a counter lives
+        `seconds` from its first count) and read the keys of `read`, in one atomic round
+        trip: (the new counts, {key: value} of the keys of `read` found). While Redis is
+        unavailable, as `incr` and `get_many` then: (a None per window, {})."""
+        try:
+            return self._run(self._count_and_read, list(windows), list(read), version)
+        except _Unavailable:
+            return [None] * len(windows), {}
+
+    def _count_and_read(self, windows, read, version):
+        keys = [self.make_and_validate_key(key, version=version) for key, _ in windows]
+        keys += [self.make_and_validate_key(key, version=version) for key in read]
+        client = self.client.get_client(write=True)
+        script = self.__dict__.get("_count_and_read_script")
+        if script is None:
+            script = self._count_and_read_script = client.register_script(_COUNT_AND_READ)
+        found = script(keys=keys, args=[int(seconds) for _, seconds in windows], client=client)
+        values = {
+            key: self.client.decode(value)
+            for key, value in zip(read, found[len(windows) :], strict=True)
+            if value is not None
+        }
+        return found[: len(windows)], values
 
     def clear(self):
         try:

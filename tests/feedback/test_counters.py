@@ -34,3 +34,16 @@ def test_none_when_the_cache_cannot_count(monkeypatch):
     monkeypatch.setattr(cache, "incr", no_counter)
     monkeypatch.setattr(cache, "add", lambda *args, **kwargs: False)
     assert counters.count("test:down", 60) is None
+
+
+def test_count_many_counts_each_window_and_reads_along():
+    """One round trip with Redis (tests/reliability/test_cache_outage.py); the same answers
+    from any cache."""
+    cache.set("test:read", "v1")
+    assert counters.count("test:m1", 60) == 1
+    assert counters.count_many([("test:m1", 60), ("test:m2", 60)], read=["test:read"]) == (
+        [2, 1],
+        {"test:read": "v1"},
+    )
+    assert counters.count_many([("test:m2", 60)], read=["test:absent"]) == ([2], {})
+    assert counters.count("test:m2", 60) == 3

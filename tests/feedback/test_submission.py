@@ -277,7 +277,9 @@ def test_client_ip_behind_proxy_is_hashed(settings, reader_client, mitigation):
 
 
 def _page_queries(queries):
-    return [q["sql"] for q in queries if '"mitigations_mitigation"' in q["sql"]]
+    """Queries about the page: its row, its history (the version the form was made from)."""
+    tables = ('"mitigations_mitigation"', '"mitigations_historicalmitigation"')
+    return [q["sql"] for q in queries if any(table in q["sql"] for table in tables)]
 
 
 def test_page_posted_to_is_remembered_until_the_catalogue_changes(reader_client, mitigation):

@@ -84,6 +84,7 @@ def test_every_call_is_a_miss_while_redis_is_down():
         cache.incr("k")
     with pytest.raises(ValueError, match="not found"):
         cache.decr("k")
+    assert cache.count_and_read([("a", 60), ("b", 60)], ["c"]) == ([None, None], {})
     assert cache.clear() is False
     assert cache.ping() is False
     assert not cache.available
@@ -232,6 +233,41 @@ def test_incr_is_one_atomic_round_trip_and_never_creates_a_key(tmp_path):
             del client.execute_command
         assert sent == ["EVALSHA"]  # one command: no EXISTS before the increment
         assert 0 < redis.client().ttl(cache.make_and_validate_key("window")) <= 60
+    finally:
+        redis.stop()
+
+
+@needs_redis_server
+def test_count_and_read_is_one_atomic_round_trip(tmp_path):
+    """The feedback rate limits count their windows and read the data version at once."""
+    redis = RedisServer(tmp_path).start()
+    try:
+        cache = backend(redis.url, unavailable_retry_seconds=0.2)
+        deadline = time.monotonic() + 5  # (this port may have been a stopped Redis before)
+        while not cache.ping():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        cache.add("old", 5, 60)  # a counter an earlier count() made
+        cache.set("version", "v1")
+        cache.count_and_read([("first", 60)])  # loads the script (once per process)
+        sent = []
+        client = cache.client.get_client(write=True)
+        original = client.execute_command
+
+        def counting(*args, **kwargs):
+            sent.append(args[0])
+            return original(*args, **kwargs)
+
+        client.execute_command = counting
+        try:
+            found = cache.count_and_read([("new", 30), ("old", 60)], ["version", "none"])
+            assert found == ([1, 6], {"version": "v1"})
+            assert cache.count_and_read([("new", 30)]) == ([2], {})
+        finally:
+            del client.execute_command
+        assert sent == ["EVALSHA", "EVALSHA"]
+        assert 0 < redis.client().ttl(cache.make_and_validate_key("new")) <= 30
+        assert cache.incr("new") == 3  # the same counters as incr's and add's
     finally:
         redis.stop()
 
