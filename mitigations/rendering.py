@@ -1,6 +1,7 @@
 """Markdown to sanitised HTML: no scripts, event handlers, javascript: links or images."""
 
 import functools
+import threading
 
 import markdown
 import nh3
@@ -36,9 +37,22 @@ ALLOWED_TAGS = {
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "th": {"scope"}}
 
 
+_converters = threading.local()
+
+
+def _converter():
+    """One Markdown converter per thread, reset between texts (building one, with its
+    extensions, cost a third of converting a page's text)."""
+    converter = getattr(_converters, "converter", None)
+    if converter is None:
+        converter = markdown.Markdown(extensions=["tables", "sane_lists"], output_format="html")
+        _converters.converter = converter
+    return converter.reset()
+
+
 @functools.lru_cache(maxsize=1024)  # the same text gives the same HTML: once per process
 def render_markdown(text: str) -> str:
-    html = markdown.markdown(text or "", extensions=["tables", "sane_lists"], output_format="html")
+    html = _converter().convert(text or "")
     return nh3.clean(
         html,
         tags=ALLOWED_TAGS,
