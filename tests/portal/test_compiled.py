@@ -1,10 +1,11 @@
 """portal/lib/compiled.py: a statement compiled once gives what the ORM gives."""
 
 import pytest
+from django.db.models import Count
 
 from mitigations.models import Figure, Mitigation
 from portal.lib.compiled import Compiled
-from tests.factories import FigureFactory, MitigationFactory, future
+from tests.factories import FeedbackFactory, FigureFactory, MitigationFactory, future
 
 pytestmark = pytest.mark.django_db
 
@@ -36,10 +37,32 @@ def test_the_rows_are_the_orms_with_new_values_each_call():
     assert all(not f._state.adding for f in rows)
 
 
+def test_select_related_objects_come_with_the_row():
+    page = MitigationFactory()
+    figure = FigureFactory(mitigation=page, key="a")
+    joined = Compiled(
+        lambda pk, _: Figure.objects.select_related("mitigation").only("key", "mitigation__name")
+        .filter(pk=pk)
+    )  # fmt: skip
+    [found] = joined(figure.pk)
+    assert found.key == "a" and Figure.mitigation.is_cached(found)
+    assert found.mitigation.pk == page.pk and found.mitigation.name == page.name
+    category = Compiled(
+        lambda pk, _: FeedbackFactory._meta.model.objects.select_related("proposed_category")
+        .filter(pk=pk)
+    )  # fmt: skip
+    item = FeedbackFactory(mitigation=page)
+    [found] = category(item.pk)
+    assert found.proposed_category is None  # a null foreign key: cached as None, no query
+
+
 def test_only_a_models_own_columns_and_one_value():
-    joined = Compiled(lambda pk, _: Figure.objects.select_related("mitigation").filter(pk=pk))
+    annotated = Compiled(lambda pk, _: Figure.objects.annotate(n=Count("pk")).filter(pk=pk))
     with pytest.raises(ValueError, match="own columns"):
-        joined(1)
+        annotated(1)
+    reverse = Compiled(lambda pk, _: Mitigation.objects.select_related("helpfulness").filter(pk=pk))
+    with pytest.raises(ValueError, match="forward relations"):
+        reverse(1)
     twice = Compiled(lambda pk, _: Figure.objects.filter(pk=pk, mitigation_id=pk))
     with pytest.raises(ValueError, match="exactly once"):
         twice(1)
