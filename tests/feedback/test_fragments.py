@@ -1,6 +1,7 @@
-"""Parts of a mitigation page that feedback_tags builds in Python render what the templates
-they replaced rendered, byte for byte (the templates are kept in tests/feedback/data/templates/
-as the reference)."""
+"""Parts of a mitigation page that the feedback app builds in Python render what the
+templates they replaced rendered, byte for byte: the history box (its template kept in
+tests/feedback/data/templates/ as the reference) and the reviewers' thread (its template
+still serves the reply page)."""
 
 import datetime
 from pathlib import Path
@@ -12,7 +13,12 @@ from django.utils import timezone
 
 from feedback.changelog import Change
 from feedback.citations import citation
+from feedback.forms import ThreadReplyForm
+from feedback.fragments import thread_items
+from feedback.models import Reply
+from feedback.page_context import thread
 from feedback.templatetags.feedback_tags import page_review_html
+from tests.factories import CategoryFactory, FeedbackFactory, MitigationFactory, UserFactory
 
 REFERENCE = Path(__file__).parent / "data" / "templates"
 NASTY = '<b>Tom & Jerry\'s "quoted"</b> {{ x }} %'
@@ -63,3 +69,45 @@ def test_the_history_and_citation_are_the_template(shown, time_zone):
         url = "/mitigations/a-page/changes/?x=<&>"
         context = {"changes": listed, "changes_url": url, "citation": cited}
         assert page_review_html(listed, url, cited) == reference("page_review.html", context)
+
+
+@pytest.fixture
+def thread_page(db, reviewer):
+    page = MitigationFactory(code="TH1")
+    other = UserFactory(username="tom", first_name=NASTY, role="reviewer")
+    category = CategoryFactory(code="9.8", name=NASTY)
+    first = FeedbackFactory(
+        mitigation=page, user=other, by_reviewer=True, status="approved", section="definition",
+        kind="error", comment=f"{NASTY}\nsecond line\r\nthird", public_reply=f"{NASTY}\nok",
+        resolution="addressed", proposed_category=category,
+    )  # fmt: skip
+    FeedbackFactory(mitigation=page, user=reviewer, by_reviewer=True, status="pending")
+    FeedbackFactory(mitigation=page, user=other, by_reviewer=True, status="approved",
+                    resolution="declined")  # fmt: skip
+    FeedbackFactory(mitigation=page, user=None, name=NASTY, by_reviewer=True, status="approved")
+    Reply.objects.create(feedback=first, user=reviewer, comment=f"{NASTY}\nmine")
+    Reply.objects.create(feedback=first, user=other, comment="theirs")
+    Reply.objects.create(feedback=first, user=None, comment="gone")
+    Reply.objects.create(feedback=first, user=other, comment="hidden", hidden=True)
+    return page
+
+
+@pytest.mark.parametrize("time_zone", ["UTC", "Pacific/Kiritimati"])
+@pytest.mark.parametrize("with_form", [True, False])
+def test_the_thread_is_the_template(thread_page, reviewer, time_zone, with_form):
+    reviewer.is_verified = lambda: True  # a session that passed the second factor
+    with override_settings(TIME_ZONE=time_zone), timezone.override(time_zone):
+        items = thread(reviewer, thread_page)
+        assert len(items) == 4 and [len(i.shown_replies) for i in items] == [3, 0, 0, 0]
+        form = ThreadReplyForm() if with_form else None
+        template = engines["django"].get_template("feedback/includes/thread_item.html")
+        expected = "".join(
+            template.render({"item": item, "feedback_viewer_id": reviewer.pk,
+                             "reply_form": form, "mitigation": thread_page,
+                             "csrf_token": "TOKEN"})
+            for item in items
+        )  # fmt: skip
+        assert expected.count('<span class="badge text-bg-secondary">you</span>') == 2
+        made = thread_items(items, code=thread_page.code, viewer_id=reviewer.pk,
+                            reply_form=form, csrf_token="TOKEN")  # fmt: skip
+        assert made == expected
