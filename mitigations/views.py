@@ -392,9 +392,21 @@ def _set_category(mitigation, categories):
     Mitigation.category.field.set_cached_value(mitigation, category)
 
 
-# The detail page's page and figures: SQL compiled once per process (portal/lib/compiled.py).
+# The detail page's page, related pages and figures: SQL compiled once per process (portal/lib/compiled.py).
 _page_by_slug = Compiled(
     lambda slug, drafts: _visible_for(drafts).defer("search_vector", "created_at").filter(slug=slug)
+)
+_related_of = Compiled(
+    lambda page_id, drafts: (
+        _visible_for(drafts)
+        .filter(
+            pk__in=Mitigation.related.through.objects.filter(from_mitigation_id=page_id).values(
+                "to_mitigation_id"
+            )
+        )
+        .only("code", "name", "slug", "definition", "status", "category_id")
+        .order_by("name")
+    )
 )
 _figures_of = Compiled(
     lambda page_id, _: Figure.objects.filter(mitigation_id=page_id).order_by("position", "key")
@@ -415,12 +427,7 @@ def mitigation_detail(request, slug):
     links = _links_of(mitigation)
     related = []
     if links["related"]:
-        related = list(
-            _visible(user)
-            .filter(pk__in=links["related"])
-            .only("code", "name", "slug", "definition", "status", "category_id")
-            .order_by("name")
-        )
+        related = _related_of(mitigation.pk, _sees_drafts(user))
         for m in related:
             _set_category(m, categories)
     mitigation.visible_related = with_restricted_summaries(related, user)
