@@ -1,6 +1,7 @@
-"""The reviewers' thread on a mitigation page as Python: the HTML of
-templates/feedback/includes/thread_item.html (with reply_form.html for an unbound reply
-form), made for less.
+"""The feedback part of a mitigation page as Python: the HTML of the templates it replaced
+(page_section.html, kept in tests/feedback/data/templates/; form.html and thread_item.html
+with reply_form.html for an unbound reply form, which other pages still include), made for
+less.
 
 The template includes a reply form per item: rendered by the template engine an item cost
 0.4 ms of a reviewer's page (bench/profile_page.py). Each value goes through the filter the
@@ -11,6 +12,7 @@ for the reply page (templates/feedback/reply.html), whose form may show errors.
 
 from django.template.defaultfilters import date as date_filter
 from django.template.defaultfilters import linebreaksbr
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
@@ -55,7 +57,7 @@ def _reply_form(action, ref, form, csrf_token):
     field = form["comment"]
     return format_html(
         '<form method="post" action="{action}" class="reply-form mt-2" novalidate>\n'
-        '  <input type="hidden" name="csrfmiddlewaretoken" value="{csrf}">\n'
+        "  {csrf}\n"
         "  \n"
         '  <label class="form-label small" for="reply-{ref}">{label}</label>\n'
         '  <textarea class="form-control form-control-sm" name="comment" id="reply-{ref}" '
@@ -65,7 +67,7 @@ def _reply_form(action, ref, form, csrf_token):
         '  <button type="submit" class="btn btn-sm btn-outline-primary mt-1">Post reply</button>\n'
         "</form>\n",
         action=action,
-        csrf=csrf_token,
+        csrf=csrf_input(csrf_token),
         ref=ref,
         label=field.label,
         help=field.help_text,
@@ -140,4 +142,110 @@ def thread_items(items, *, code, viewer_id, reply_form, csrf_token):
             )
             for i in items
         )  # fmt: skip
+    )
+
+
+def csrf_input(token):
+    """`{% csrf_token %}` for the page's token (a marker on a rendering for the cache)."""
+    if not token or token == "NOTPROVIDED":  # noqa: S105 - Django's "no request" value
+        return ""
+    return format_html('<input type="hidden" name="csrfmiddlewaretoken" value="{}">', token)
+
+
+FORM_ERRORS = mark_safe(  # noqa: S308 - no user text
+    '<div class="alert alert-danger" role="alert"><p class="mb-0"><strong>Your feedback was '
+    "not sent yet.</strong> Please check the messages below.</p></div>"
+)
+
+
+def feedback_form(form, action, csrf_token):
+    """templates/feedback/includes/form.html (which the feedback pages still include)."""
+    return format_html(
+        '\n<form method="post" action="{}" class="feedback-form" novalidate>\n'
+        "  {}\n  {}\n  {}\n  {}\n"
+        '  <p class="small text-body-secondary">What we keep and for how long: see '
+        '<a href="{}#privacy">privacy</a>.</p>\n'
+        '  <button type="submit" class="btn btn-primary">Send feedback</button>\n'
+        "</form>\n"
+        '<script src="{}" defer></script>\n',
+        action,
+        csrf_input(csrf_token),
+        FORM_ERRORS if form.errors else "",
+        form.fields_html(),
+        form.taxonomy_datalist(),
+        reverse("about"),
+        static("js/feedback.js"),
+    )
+
+
+HELPFUL_ANSWERED = {
+    "yes": mark_safe(  # noqa: S308 - no user text
+        '\n  <p class="mb-0" role="status"><strong>Thank you!</strong> Glad this page helped.'
+        "</p>\n  "
+    ),
+    "no": mark_safe(  # noqa: S308 - no user text
+        '\n  <p class="mb-0" role="status"><strong>Thank you for telling us.</strong> What was '
+        "missing or wrong? The form below goes to the editors.</p>\n  "
+    ),
+}
+
+
+def _helpful(c, csrf_token):
+    if c["helpful_answered"] in HELPFUL_ANSWERED:
+        return HELPFUL_ANSWERED[c["helpful_answered"]]
+    return format_html(
+        '\n  <form method="post" action="{}" class="helpful-form d-flex gap-2">\n'
+        '    {}<input type="hidden" name="token" value="{}">\n'
+        '    <button class="btn btn-sm btn-outline-dark" type="submit" name="answer" '
+        'value="yes">Yes</button>\n'
+        '    <button class="btn btn-sm btn-outline-dark" type="submit" name="answer" '
+        'value="no">No</button>\n'
+        "  </form>\n  ",
+        c["helpful_action"],
+        csrf_input(csrf_token),
+        c["helpful_token"],
+    )
+
+
+def _thread(c, code, csrf_token):
+    if not c["feedback_show_thread"]:
+        return ""
+    items = c["feedback_thread"]
+    if items:
+        shown = thread_items(items, code=code, viewer_id=c["feedback_viewer_id"],
+                             reply_form=c["reply_form"], csrf_token=csrf_token)  # fmt: skip
+    else:
+        shown = mark_safe(  # noqa: S308 - no user text
+            '\n    <p class="text-body-secondary">No reviewer has posted on this page yet.'
+            "</p>\n    "
+        )
+    return format_html(
+        '\n  <div class="feedback-thread mb-4">\n'
+        '    <h3 class="h5" id="discussion">Reviewers\' discussion</h3>\n'
+        '    <p class="small text-body-secondary">Only reviewers and editors see this discussion. '
+        "Reviewers' posts and replies show here at once; editors may hide any.</p>\n"
+        "    {}\n  </div>\n  ",
+        shown,
+    )
+
+
+def page_section(c, *, code, csrf_token):
+    """The feedback part of a mitigation page from feedback.page_context.feedback_context
+    `c` (the template it replaced is kept in tests/feedback/data/templates/)."""
+    return format_html(
+        '<section id="helpful" class="helpful-box no-print mt-5 d-flex flex-wrap '
+        'align-items-center gap-2" aria-labelledby="helpful-title">\n'
+        '  <h2 id="helpful-title" class="h6 mb-0 me-2">Was this page helpful?</h2>\n'
+        "  {}\n</section>\n"
+        '<section id="feedback" class="feedback-section mt-4 pt-4 border-top" '
+        'aria-labelledby="feedback-title">\n'
+        '  <h2 id="feedback-title" class="h4">Feedback</h2>\n'
+        "  {}\n"
+        '  <h3 class="h5">Tell us what to improve on this page</h3>\n'
+        '  <p class="small text-body-secondary">Your feedback goes to the database editors, who '
+        "read every message. You will get a private link to follow what happens to it.</p>\n"
+        "  {}\n</section>\n",
+        _helpful(c, csrf_token),
+        _thread(c, code, csrf_token),
+        feedback_form(c["feedback_form"], c["feedback_action"], csrf_token),
     )

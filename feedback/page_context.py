@@ -3,7 +3,6 @@
 from django.urls import reverse
 
 from feedback.forms import FeedbackForm, ThreadReplyForm, sign_page
-from feedback.fragments import thread_items
 from feedback.helpful import page_token
 from feedback.models import Feedback, Reply
 from portal.lib import access
@@ -101,23 +100,13 @@ def discussion_size(items) -> int:
 
 
 def feedback_context(request, mitigation):
-    """Context for templates/feedback/includes/page_section.html (a bounded few queries).
+    """What feedback.fragments.page_section shows (a bounded few queries).
 
     The thread marks the viewer's own posts ("you"): signed-in pages are rendered per viewer."""
     show_thread = access.can_see_reviewer_thread(request.user)
     items = _thread_of_request(request, mitigation) if show_thread else []
     form = page_form(request, mitigation)
     answered = request.GET.get("helpful")
-    reply_form = ThreadReplyForm() if show_thread else None
-    thread_html = ""
-    if items:
-        thread_html = thread_items(
-            items,
-            code=mitigation.code,
-            viewer_id=request.user.pk,
-            reply_form=reply_form,
-            csrf_token=fresh_value(request, "csrf"),
-        )
     return {
         "feedback_form": form,
         "feedback_parts": form.section_choices(),
@@ -127,9 +116,8 @@ def feedback_context(request, mitigation):
         "helpful_answered": answered if answered in ("yes", "no") else "",
         "feedback_show_thread": show_thread,
         "feedback_thread": items,
-        "feedback_thread_html": thread_html,
         "feedback_viewer_id": request.user.pk if show_thread else None,
-        "reply_form": reply_form,
+        "reply_form": ThreadReplyForm() if show_thread else None,
     }
 
 

@@ -392,7 +392,8 @@ def _set_category(mitigation, categories):
     Mitigation.category.field.set_cached_value(mitigation, category)
 
 
-# The detail page's page, related pages and figures: SQL compiled once per process (portal/lib/compiled.py).
+# The detail page's page, related pages and figures: SQL compiled once per process
+# (portal/lib/compiled.py).
 _page_by_slug = Compiled(
     lambda slug, drafts: _visible_for(drafts).defer("search_vector", "created_at").filter(slug=slug)
 )

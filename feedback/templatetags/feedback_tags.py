@@ -9,7 +9,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.timezone import template_localtime
 
-from feedback import changelog
+from feedback import changelog, fragments
 from feedback.changelog_views import cite
 from feedback.models import Feedback, open_work_q
 from feedback.page_context import discussion_link, feedback_context
@@ -26,12 +26,17 @@ def page_visible_to(item, user):
     return None
 
 
-@register.inclusion_tag("feedback/includes/page_section.html", takes_context=True)
+@register.simple_tag(takes_context=True)
 def feedback_section(context, mitigation):
     """The feedback part of a mitigation page: the form, and the reviewers' thread for those
     the policy lets read it. Pages of the catalogue compose it here, so the catalogue app
-    needs no import of the feedback app."""
-    return {**context.flatten(), **feedback_context(context["request"], mitigation)}
+    needs no import of the feedback app. The page's CSRF token (a marker on a rendering for
+    the cache) goes into its forms."""
+    return fragments.page_section(
+        feedback_context(context["request"], mitigation),
+        code=mitigation.code,
+        csrf_token=context.get("csrf_token"),
+    )
 
 
 @register.inclusion_tag("feedback/includes/discussion_link.html", takes_context=True)

@@ -1,22 +1,24 @@
 """Parts of a mitigation page that the feedback app builds in Python render what the
-templates they replaced rendered, byte for byte: the history box (its template kept in
-tests/feedback/data/templates/ as the reference) and the reviewers' thread (its template
-still serves the reply page)."""
+templates they replaced rendered, byte for byte: the history box and the feedback section
+(their templates kept in tests/feedback/data/templates/ as the reference), the reviewers'
+thread and the feedback form (their templates still serve the reply and feedback pages)."""
 
 import datetime
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.template import engines
 from django.test import override_settings
 from django.utils import timezone
 
+from feedback import fragments
 from feedback.changelog import Change
 from feedback.citations import citation
 from feedback.forms import ThreadReplyForm
 from feedback.fragments import thread_items
 from feedback.models import Reply
-from feedback.page_context import thread
+from feedback.page_context import feedback_context, page_form, thread
 from feedback.templatetags.feedback_tags import page_review_html
 from tests.factories import CategoryFactory, FeedbackFactory, MitigationFactory, UserFactory
 
@@ -111,3 +113,35 @@ def test_the_thread_is_the_template(thread_page, reviewer, time_zone, with_form)
         made = thread_items(items, code=thread_page.code, viewer_id=reviewer.pk,
                             reply_form=form, csrf_token="TOKEN")  # fmt: skip
         assert made == expected
+
+
+@pytest.mark.parametrize("who", ["reader", "reviewer", "reviewer-empty"])
+@pytest.mark.parametrize(
+    "query", ["", "?helpful=yes", "?helpful=no", "?part=definition&kind=error"]
+)
+@pytest.mark.parametrize("token", ["TOKEN", None])
+def test_the_feedback_section_is_the_template(thread_page, reviewer, rf, who, query, token):
+    page = thread_page if who != "reviewer-empty" else MitigationFactory(code="TH2")
+    request = rf.get(page.get_absolute_url() + query)
+    request.user = AnonymousUser()
+    if who != "reader":
+        reviewer.is_verified = lambda: True
+        request.user = reviewer
+    context = feedback_context(request, page)
+    expected = reference(
+        "page_section.html",
+        {**context, "mitigation": page, "csrf_token": token, "request": request},
+    )
+    assert fragments.page_section(context, code=page.code, csrf_token=token) == expected
+    assert ("Reviewers' discussion" in expected) == (who != "reader")
+
+
+def test_a_form_with_errors_is_the_template(thread_page, rf):
+    request = rf.post(thread_page.get_absolute_url(), {"comment": ""})
+    request.user = AnonymousUser()
+    form = page_form(request, thread_page, data=request.POST)
+    assert not form.is_valid()
+    template = engines["django"].get_template("feedback/includes/form.html")
+    expected = template.render({"form": form, "action": "/x/?a=<b>", "csrf_token": "TOKEN"})
+    assert fragments.feedback_form(form, "/x/?a=<b>", "TOKEN") == expected
+    assert "Your feedback was not sent yet" in expected
