@@ -7,8 +7,8 @@ SQL of a queryset built once per database and variant with a placeholder value; 
 runs it with the real value and makes the model instances as the ORM does
 (`Model.from_db`, the backend's converters, `select_related` objects cached on the row's).
 
-For querysets of a model's own columns and forward `select_related` one level deep (no
-annotations, no prefetching).
+For querysets of a model's own columns, their annotations and forward `select_related` one
+level deep (no prefetching).
 """
 
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -52,19 +52,23 @@ class Compiled:
             if sub["reverse"] or sub.get("related_klass_infos") or sub["from_parent"]:
                 raise ValueError("Compiled: select_related of forward relations, one level")
             related.append((sub["field"], *_part(columns, sub)))
-        if own[1:3] != (0, len(columns) - sum(end - start for _, _, start, end, _ in related)):
+        annotations = dict(compiler.annotation_col_map or {})
+        taken = own[2] - own[1] + len(annotations)
+        if own[1] != 0 or taken + sum(end - start for _, _, start, end, _ in related) != len(
+            columns
+        ):
             raise ValueError("Compiled: only a model's own columns (and select_related)")
         at = [i for i, p in enumerate(params) if p in (_PLACEHOLDER, str(_PLACEHOLDER))]
         if len(at) != 1:
             raise ValueError("Compiled: the value must appear exactly once")
         converters = compiler.get_converters(columns)
-        return compiler, sql, list(params), at[0], converters, own, related
+        return compiler, sql, list(params), at[0], converters, own, related, annotations
 
     def __call__(self, value, arg=None, *, key=None, using=DEFAULT_DB_ALIAS) -> list:
         cache_key = (using, arg if key is None else key)
         if cache_key not in self._compiled:
             self._compiled[cache_key] = self._compile(using, arg)
-        compiler, sql, params, at, converters, own, related = self._compiled[cache_key]
+        compiler, sql, params, at, converters, own, related, annotations = self._compiled[cache_key]
         params = list(params)
         params[at] = value
         with connections[using].cursor() as cursor:
@@ -81,5 +85,7 @@ class Compiled:
                 pk = values[rel_names.index(rel_model._meta.pk.attname)]
                 rel = None if pk is None else rel_model.from_db(using, rel_names, values)
                 field.set_cached_value(obj, rel)
+            for name, at_column in annotations.items():
+                setattr(obj, name, row[at_column])
             found.append(obj)
         return found
