@@ -213,9 +213,20 @@ def _fresh(change):
     return copied
 
 
+def _may_answer(change) -> bool:
+    """Whether `change` could have answered feedback: a later version that changed a
+    described field (see _answered)."""
+    return change.number > 1 and any(change.changed.values())
+
+
 def page_changes(mitigation) -> list[Change]:
-    """The page's public versions, oldest first, each with what changed."""
-    changes = [_fresh(c) for c in _page_history(mitigation.pk)]
+    """The page's public versions, oldest first, each with what changed. The reader feedback
+    they answered is asked for only when a version could have answered some (most pages
+    have one version: no query)."""
+    history = _page_history(mitigation.pk)
+    if not any(_may_answer(c) for c in history):
+        return list(history)  # nothing to mark: the kept Changes as they are
+    changes = [_fresh(c) for c in history]
     _answered(changes, _reader_feedback([mitigation.pk]))
     return changes
 

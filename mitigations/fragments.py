@@ -1,5 +1,6 @@
-"""The catalogue's repeated fragments (mitigation cards, the figures table and chart) as
-Python: the HTML the templates made, made for less.
+"""The catalogue's repeated fragments (mitigation cards, the figures table and chart, a
+page's source documents and classification) as Python: the HTML the templates made, made
+for less.
 
 A list page shows 20 cards and a detail page a row and a bar per figure; rendered by the
 template engine each variable costs a node's resolve, localize and escape, and those loops
@@ -201,3 +202,60 @@ def figures(figures, stamp, chart) -> str:
     if chart:
         html += "\n" + _chart(chart)
     return mark_safe(html + "\n")  # noqa: S308 - every value above is escaped
+
+
+def sources(documents) -> str:
+    """The detail page's source documents (tests/mitigations/data/templates/sources.html)."""
+    out = []
+    for s in documents:
+        link = f' · <a href="{esc(s.url)}" rel="noopener">Link</a>' if s.url else ""
+        doi = f' · DOI <a href="{esc(s.doi_url)}" rel="noopener">{esc(s.doi)}</a>' if s.doi else ""
+        abstract = ""
+        if s.abstract:
+            abstract = (
+                "<details><summary>Abstract</summary>"
+                f'<p class="mt-2 small">{_text(s.abstract)}</p></details>'
+            )
+        out.append(
+            '\n    <div class="mb-3">\n'
+            f'      <p class="mb-0"><a href="{esc(s.get_absolute_url())}">{_text(s.title)}</a>'
+            "</p>\n"
+            f'      <p class="small mb-1">{_text(s.authors_display)} ({_text(s.year)}){link}{doi}'
+            "</p>\n"
+            f"      {abstract}\n"
+            "    </div>\n    "
+        )
+    return mark_safe("".join(out))  # noqa: S308 - every value above is escaped
+
+
+def facet_rows(facets) -> str:
+    """The detail page's classification rows (tests/mitigations/data/templates/facets.html):
+    (label, primary facet or None, other facets) each."""
+    out = []
+    for label, primary, others in facets:
+        if primary:
+            chosen = (
+                f'<a class="facet-badge primary" href="{esc(primary.get_absolute_url())}">'
+                f'{_text(primary.name)}</a> <span class="small">{_text(primary.description)}</span>'
+            )
+        else:
+            chosen = '<span class="text-body-secondary">Not classified</span>'
+        also = ""
+        if others:
+            also = (
+                '<div class="mt-1"><span class="small text-body-secondary">Also:</span> '
+                + "".join(
+                    f'<a class="facet-badge" href="{esc(o.get_absolute_url())}" '
+                    f'title="{esc(o.description)}">{_text(o.name)}</a>'
+                    for o in others
+                )
+                + "</div>"
+            )
+        out.append(
+            f'\n      <dt class="col-sm-3">{_text(label)}</dt>\n'
+            '      <dd class="col-sm-9">\n'
+            f"        {chosen}\n"
+            f"        {also}\n"
+            "      </dd>\n    "
+        )
+    return mark_safe("".join(out))  # noqa: S308 - every value above is escaped

@@ -9,6 +9,7 @@ from urllib.parse import unquote_plus
 
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
@@ -28,6 +29,7 @@ from mitigations.models import (
 from mitigations.rendering import render_markdown
 from mitigations.speedups import ResultsPaginator
 from portal.lib import access, stamps
+from portal.lib.compiled import Compiled
 from portal.lib.page_cache import cached_for_readers, current_data_version, per_data_version
 
 PAGE_SIZE = 20
@@ -390,31 +392,48 @@ def _set_category(mitigation, categories):
     Mitigation.category.field.set_cached_value(mitigation, category)
 
 
+# The detail page's page, related pages and figures: SQL compiled once per process
+# (portal/lib/compiled.py).
+_page_by_slug = Compiled(
+    lambda slug, drafts: _visible_for(drafts).defer("search_vector", "created_at").filter(slug=slug)
+)
+_related_of = Compiled(
+    lambda page_id, drafts: (
+        _visible_for(drafts)
+        .filter(
+            pk__in=Mitigation.related.through.objects.filter(from_mitigation_id=page_id).values(
+                "to_mitigation_id"
+            )
+        )
+        .only("code", "name", "slug", "definition", "status", "category_id")
+        .order_by("name")
+    )
+)
+_figures_of = Compiled(
+    lambda page_id, _: Figure.objects.filter(mitigation_id=page_id).order_by("position", "key")
+)
+
+
 # The page reads the feedback links' choices (part, kind) and the helpful answer it thanks for.
 @cached_for_readers(params=("part", "kind", "helpful"))
 def mitigation_detail(request, slug):
     user = request.user
-    queryset = _visible(user).defer("search_vector", "created_at")
-    mitigation = get_object_or_404(queryset, slug=slug)
+    found = _page_by_slug(slug, _sees_drafts(user))  # the policy's variant: drafts or not
+    if not found:
+        raise Http404("No such page")
+    mitigation = found[0]
     tables = _tables()
     categories = tables["categories"]
     _set_category(mitigation, categories)
     links = _links_of(mitigation)
     related = []
     if links["related"]:
-        related = list(
-            _visible(user)
-            .filter(pk__in=links["related"])
-            .only("code", "name", "slug", "definition", "status", "category_id")
-            .order_by("name")
-        )
+        related = _related_of(mitigation.pk, _sees_drafts(user))
         for m in related:
             _set_category(m, categories)
     mitigation.visible_related = with_restricted_summaries(related, user)
     # The page is visible: its figures in one query, split by the policy.
-    figures, hidden_count = access.split_figures(
-        list(Figure.objects.filter(mitigation=mitigation).order_by("position", "key")), user
-    )
+    figures, hidden_count = access.split_figures(_figures_of(mitigation.pk), user)
     restricted = [f for f in figures if access.figure_is_restricted(f)]
     stamp = None
     if restricted:  # a per-viewer stamp (signed-in pages are rendered for each viewer)

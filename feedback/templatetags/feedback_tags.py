@@ -3,11 +3,13 @@
 from urllib.parse import urlencode
 
 from django import template
+from django.template.defaultfilters import date as date_filter
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+from django.utils.timezone import template_localtime
 
-from feedback import changelog
+from feedback import changelog, fragments
 from feedback.changelog_views import cite
 from feedback.models import Feedback, open_work_q
 from feedback.page_context import discussion_link, feedback_context
@@ -24,12 +26,17 @@ def page_visible_to(item, user):
     return None
 
 
-@register.inclusion_tag("feedback/includes/page_section.html", takes_context=True)
+@register.simple_tag(takes_context=True)
 def feedback_section(context, mitigation):
     """The feedback part of a mitigation page: the form, and the reviewers' thread for those
     the policy lets read it. Pages of the catalogue compose it here, so the catalogue app
-    needs no import of the feedback app."""
-    return {**context.flatten(), **feedback_context(context["request"], mitigation)}
+    needs no import of the feedback app. The page's CSRF token (a marker on a rendering for
+    the cache) goes into its forms."""
+    return fragments.page_section(
+        feedback_context(context["request"], mitigation),
+        code=mitigation.code,
+        csrf_token=context.get("csrf_token"),
+    )
 
 
 @register.inclusion_tag("feedback/includes/discussion_link.html", takes_context=True)
@@ -65,17 +72,91 @@ def comment_link(context, part, kind="", label="Comment on this section"):
 HISTORY_SHOWN = 3
 
 
-@register.inclusion_tag("feedback/includes/page_review.html", takes_context=True)
+def _date(value, fmt):
+    """`{{ value|date:fmt }}`: the date filter on the value in the current time zone."""
+    return date_filter(template_localtime(value), fmt)
+
+
+POLISHING_NOTE = mark_safe(  # noqa: S308 - no user text
+    ". <strong>This page is still being polished:</strong> it may be cited, but its "
+    "wording and classification may still change; cite the version."
+)
+
+
+def _citation_html(c):
+    """templates/feedback/includes/citation.html, in Python (a page's "Cite this page")."""
+    polishing = POLISHING_NOTE if c["polishing"] else ""
+    return format_html(
+        '<details class="citation no-print-summary" id="cite">\n'
+        "  <summary>Cite this page</summary>\n"
+        '  <div class="mt-2">\n'
+        '    <p class="small mb-2">Version {} of {}: <a href="{}">{}</a>{}</p>\n'
+        '    <h3 class="h6">Plain text</h3>\n'
+        '    <p class="citation-text">{}</p>\n'
+        '    <h3 class="h6">BibTeX</h3>\n'
+        '    <pre class="citation-code" tabindex="0"><code>{}</code></pre>\n'
+        '    <h3 class="h6">CSL-JSON</h3>\n'
+        '    <pre class="citation-code" tabindex="0"><code>{}</code></pre>\n'
+        "  </div>\n"
+        "</details>\n",
+        c["number"],
+        date_filter(c["date"], "j F Y"),
+        c["url"],
+        c["url"],
+        polishing,
+        c["plain"],
+        c["bibtex"],
+        c["csl_json"],
+    )
+
+
+def _history_item(c):
+    return format_html(
+        '<li><time datetime="{}">{}</time> · <a href="{}">Version {}</a>: {}</li>',
+        _date(c.date, "c"),
+        _date(c.date, "j M Y"),
+        c.get_absolute_url(),
+        c.number,
+        c.summary,
+    )
+
+
+def page_review_html(changes, changes_url, citation):
+    """The "History and citation" section (the template it replaced is kept in
+    tests/feedback/data/templates/page_review.html): one format_html per line instead of a
+    template with an include, as the page's other repeated parts (mitigations/fragments.py)."""
+    if not (citation or changes):
+        return mark_safe("\n")  # noqa: S308 - no user text
+    history = ""
+    if changes:
+        history = format_html(
+            '\n  <ul class="list-unstyled small page-history">\n    {}\n  </ul>\n'
+            '  <p class="small"><a href="{}">Full history of this page</a> · '
+            '<a href="{}">Recent changes across the database</a></p>\n  ',
+            mark_safe("".join(_history_item(c) for c in changes)),  # noqa: S308 - format_html
+            changes_url,
+            reverse("changelog:recent"),
+        )
+    return format_html(
+        '\n<section aria-labelledby="sec-history" class="mt-4 page-review">\n'
+        '  <h2 id="sec-history" class="h4">History and citation</h2>\n  {}\n  {}\n'
+        "</section>\n\n",
+        history,
+        _citation_html(citation) if citation else "",
+    )
+
+
+@register.simple_tag(takes_context=True)
 def page_review(context, mitigation):
     """A page's latest changes and "Cite this page" (its newest public version)."""
     request = context["request"]
     changes = changelog.page_changes(mitigation)
     latest = changes[-1] if changes else None
-    return {
-        "changes": list(reversed(changes[-HISTORY_SHOWN:])),
-        "changes_url": reverse("changelog:changes", args=[mitigation.slug]),
-        "citation": cite(request, mitigation, latest) if latest else None,
-    }
+    return page_review_html(
+        list(reversed(changes[-HISTORY_SHOWN:])),
+        reverse("changelog:changes", args=[mitigation.slug]),
+        cite(request, mitigation, latest) if latest else None,
+    )
 
 
 @register.inclusion_tag("feedback/includes/editor_tools.html", takes_context=True)

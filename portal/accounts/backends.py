@@ -10,13 +10,13 @@ request as before. Superusers (all permissions) and users loaded elsewhere take
 ModelBackend's own path.
 """
 
-import functools
-
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Permission
 from django.db.models import F, OuterRef, StringAgg, Subquery, Value
 from django.db.models.functions import Concat
+
+from portal.lib.compiled import Compiled
 
 _SEPARATOR = " "  # never in an app label or a permission codename
 
@@ -37,19 +37,19 @@ def _split(names):
     return set(names.split(_SEPARATOR)) if names else set()
 
 
-_SENTINEL = -7_654_321  # the user id in the statement compiled once
-
-
-@functools.cache
-def _statement(alias):
-    """The user-with-permissions query as SQL, compiled once per process and database (the
-    ORM's compiling of the two subqueries cost more than both queries it saves)."""
-    users = get_user_model()._default_manager.annotate(
-        _own_permissions=_permissions("user", "user"),
-        _group_permissions=_permissions("group__user", "group__user"),
+# The user-with-permissions query as SQL compiled once per process and database
+# (portal/lib/compiled.py: the ORM's compiling of the two subqueries cost more than both
+# queries it saves).
+_user_with_permissions = Compiled(
+    lambda user_id, _: (
+        get_user_model()
+        ._default_manager.annotate(
+            _own_permissions=_permissions("user", "user"),
+            _group_permissions=_permissions("group__user", "group__user"),
+        )
+        .filter(pk=user_id)
     )
-    sql, params = users.filter(pk=_SENTINEL).query.get_compiler(alias).as_sql()
-    return sql, tuple(params), params.index(_SENTINEL)
+)
 
 
 class PortalModelBackend(ModelBackend):
@@ -59,10 +59,7 @@ class PortalModelBackend(ModelBackend):
             user_id = User._meta.pk.to_python(user_id)
         except Exception:  # noqa: BLE001 - a malformed session value: nobody
             return None
-        sql, params, at = _statement(User._default_manager.db)
-        params = list(params)
-        params[at] = user_id
-        found = list(User._default_manager.raw(sql, params))
+        found = _user_with_permissions(user_id, using=User._default_manager.db)
         if not found:
             return None
         user = found[0]

@@ -13,7 +13,15 @@ from django.utils.safestring import mark_safe
 
 from mitigations import fragments
 from mitigations.charts import figure_chart
-from tests.factories import CategoryFactory, FigureFactory, MitigationFactory
+from tests.factories import (
+    ActorFactory,
+    CategoryFactory,
+    FigureFactory,
+    LifecycleStageFactory,
+    MitigationFactory,
+    RmfFunctionFactory,
+    SourceFactory,
+)
 
 REFERENCE = Path(__file__).parent / "data" / "templates"
 NASTY = '<b>Tom & Jerry\'s "quoted"</b> {{ x }} %'
@@ -86,3 +94,29 @@ def test_numbers_follow_the_thousand_separator(figures):
     chart = figure_chart(figures)
     context = {"figures": figures, "stamp": None, "chart": chart}
     assert fragments.figures(figures, None, chart) == reference("figures.html", context)
+
+
+def test_sources_are_the_template(db):
+    documents = [
+        SourceFactory(key="s1", title=NASTY, authors=[NASTY, "Roe, R."], abstract=NASTY,
+                      url="https://example.org/?a=1&b=<2>", doi="10.1/x<y>&z"),
+        SourceFactory(key="s2", abstract="", url="", doi="", year=1999),
+        SourceFactory(key="s3", authors=[], url="https://example.org/", doi=""),
+    ]  # fmt: skip
+    for shown in (documents, []):  # as detail.html places them: "    {% source_list s %}\n"
+        made = f"    {fragments.sources(shown)}\n"
+        assert made == reference("sources.html", {"sources": shown})
+
+
+def test_facet_rows_are_the_template(db):
+    stage = LifecycleStageFactory(name=NASTY, description=NASTY)
+    actors = [ActorFactory(name=f"Actor {NASTY}", description=NASTY), ActorFactory(name="B")]
+    rmf = RmfFunctionFactory(description="")
+    facets = [
+        ("Lifecycle <stage>", stage, []),
+        ("Actor", None, actors),
+        ("AI RMF function", rmf, actors[:1]),
+        ("Nothing", None, []),
+    ]
+    made = f"    {fragments.facet_rows(facets)}\n"  # as detail.html places them
+    assert made == reference("facets.html", {"facets": facets})

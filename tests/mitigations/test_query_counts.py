@@ -31,10 +31,9 @@ def page(db, reviewer):
 
 # path -> (reader, reviewer): the most queries a rendering may cost
 PAGES = {
-    "detail": (
-        5,
-        9,
-    ),  # page, links, figures, related, history's reader feedback (+ user, thread, replies, audit)
+    # page, links, figures, related (+ user, thread, replies, audit); the history's reader
+    # feedback only for a page with a later version that could have answered some
+    "detail": (4, 8),
     "/mitigations/": (1, 2),  # the page with its count (+ user); markers from the table
     "/mitigations/?category=3.1&sort=-updated": (1, 2),
     "/": (0, 1),
