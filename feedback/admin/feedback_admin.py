@@ -9,6 +9,7 @@ scans (templatetags/feedback_admin.py), and no per-row queries (rows.py builds t
 import copy
 import datetime
 import secrets
+import time
 from urllib.parse import urlencode
 
 from django import forms
@@ -115,32 +116,26 @@ def status_counts():
 
 def queue_counts(request=None):
     """{"statuses": [(status, label, count)], "needs_resolution": n, "overdue": n}, from the
-    cache for STATUS_COUNTS_SECONDS (one pass over the table); with a request, also "mine"
-    (the editor's open claims, cached as long), all read in one cache round trip and kept
-    on the request for the rest of it (the presets, the paginator)."""
+    cache (one pass over the table at most every STATUS_COUNTS_SECONDS); with a request, also
+    "mine" (the editor's open claims, cached as long), all read in one cache round trip and
+    kept on the request for the rest of it (the presets, the paginator).
+
+    The entry outlives its freshness: when it is stale (its time ran out, or a decision
+    marked it), one request counts again while the others show the stale counts, instead of
+    every open queue page counting the million rows at the same moment."""
     counts = getattr(request, "_feedback_queue_counts", None)
     if counts is not None:
         return counts
     mine_key = f"{STATUS_COUNTS_KEY}:mine:{request.user.pk}" if request is not None else None
     found = cache.get_many([STATUS_COUNTS_KEY, mine_key] if mine_key else [STATUS_COUNTS_KEY])
-    counts = found.get(STATUS_COUNTS_KEY)
-    if counts is None:
-        filters = {
-            status: Count("pk", filter=Q(status=status)) for status in Feedback.Status.values
-        }
-        rows = Feedback.objects.order_by().aggregate(
-            **filters,
-            needs_resolution=Count("pk", filter=Q(status="approved", resolution="open")),
-            overdue=Count("pk", filter=open_work_q() & Q(created_at__lt=due_cutoff())),
-        )
-        counts = {
-            "statuses": [
-                (value, label, rows[value] or 0) for value, label in Feedback.Status.choices
-            ],
-            "needs_resolution": rows["needs_resolution"] or 0,
-            "overdue": rows["overdue"] or 0,
-        }
-        cache.set(STATUS_COUNTS_KEY, counts, STATUS_COUNTS_SECONDS)
+    fresh_until, counts = found.get(STATUS_COUNTS_KEY) or (0, None)
+    if counts is None or (fresh_until < time.time() and cache.add(_RECOUNT_KEY, 1, 60)):
+        try:
+            counts = _count_queue()
+            entry = (time.time() + STATUS_COUNTS_SECONDS, counts)
+            cache.set(STATUS_COUNTS_KEY, entry, STATUS_COUNTS_SECONDS * 20)
+        finally:
+            cache.delete(_RECOUNT_KEY)
     if request is not None:
         mine = found.get(mine_key)
         if mine is None:
@@ -150,12 +145,29 @@ def queue_counts(request=None):
     return counts
 
 
+_RECOUNT_KEY = f"{STATUS_COUNTS_KEY}:recounting"
+
+
+def _count_queue():
+    filters = {status: Count("pk", filter=Q(status=status)) for status in Feedback.Status.values}
+    rows = Feedback.objects.order_by().aggregate(
+        **filters,
+        needs_resolution=Count("pk", filter=Q(status="approved", resolution="open")),
+        overdue=Count("pk", filter=open_work_q() & Q(created_at__lt=due_cutoff())),
+    )
+    return {
+        "statuses": [(value, label, rows[value] or 0) for value, label in Feedback.Status.choices],
+        "needs_resolution": rows["needs_resolution"] or 0,
+        "overdue": rows["overdue"] or 0,
+    }
+
+
 def known_count(params, counts=None):
     """The number of items a changelist with these query parameters shows, when the queue's
     cached counts hold it (the whole queue, one status, a preset; no search), else None.
     `counts`: the queue's counts as this request read them; else only the cache is read (a
     missing entry is not computed here)."""
-    counts = counts or cache.get(STATUS_COUNTS_KEY)
+    counts = counts or (cache.get(STATUS_COUNTS_KEY) or (0, None))[1]
     params = {k: v for k, v in params.items() if k not in ("p", "o")}
     if counts is None or len(params) > 2:
         return None
@@ -172,7 +184,11 @@ def known_count(params, counts=None):
 
 
 def forget_counts(user=None):
-    cache.delete(STATUS_COUNTS_KEY)
+    """After a decision: the queue's counts are stale (the next queue page counts again; pages
+    opened meanwhile show the old counts), the editor's own claims are dropped."""
+    entry = cache.get(STATUS_COUNTS_KEY)
+    if entry is not None:
+        cache.set(STATUS_COUNTS_KEY, (0, entry[1]), STATUS_COUNTS_SECONDS * 20)
     if user is not None:
         cache.delete(f"{STATUS_COUNTS_KEY}:mine:{user.pk}")
 

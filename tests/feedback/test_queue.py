@@ -439,3 +439,38 @@ def test_a_list_counted_empty_is_not_fetched(editor_client):
     assert "\n0 feedback\n" in response.text
     on_feedback = [q["sql"] for q in captured if '"feedback_feedback"' in q["sql"]]
     assert len(on_feedback) == 1 and "COUNT(" in on_feedback[0]  # counted, not fetched
+
+
+def _counts_queries(client):
+    """The queue page as `client`, with the number of its queries that count the table."""
+    with CaptureQueriesContext(connection) as ctx:
+        html = client.get(CHANGELIST).text
+    return html, sum('COUNT("feedback_feedback"."id") FILTER' in q["sql"] for q in ctx)
+
+
+def test_a_decision_makes_the_counts_stale_and_the_next_page_counts_again(editor_client, editor):
+    items = FeedbackFactory.create_batch(3)
+    cache.delete(STATUS_COUNTS_KEY)
+    html, counted = _counts_queries(editor_client)
+    assert "Pending <strong>3</strong>" in html and counted == 1
+    html, counted = _counts_queries(editor_client)
+    assert "Pending <strong>3</strong>" in html and counted == 0  # fresh: from the cache
+    decide(editor_client, items[0], "approve")
+    html, counted = _counts_queries(editor_client)
+    assert "Pending <strong>2</strong>" in html and counted == 1
+
+
+def test_stale_counts_are_counted_by_one_request_while_others_show_them(editor_client):
+    FeedbackFactory.create_batch(2)
+    cache.delete(STATUS_COUNTS_KEY)
+    _counts_queries(editor_client)
+    FeedbackFactory()  # not counted yet
+    fresh_until, counts = cache.get(STATUS_COUNTS_KEY)
+    cache.set(STATUS_COUNTS_KEY, (0, counts), 600)  # its time ran out
+    cache.set(f"{STATUS_COUNTS_KEY}:recounting", 1, 60)  # another request is counting
+    html, counted = _counts_queries(editor_client)
+    assert "Pending <strong>2</strong>" in html and counted == 0  # the stale counts, no count
+    cache.delete(f"{STATUS_COUNTS_KEY}:recounting")  # that request finished without storing
+    html, counted = _counts_queries(editor_client)
+    assert "Pending <strong>3</strong>" in html and counted == 1
+    assert cache.get(f"{STATUS_COUNTS_KEY}:recounting") is None  # the lock is given back
