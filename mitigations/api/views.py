@@ -215,6 +215,13 @@ def _paginate(request, queryset, page, page_size):
         raise ApiError(
             404, "page_out_of_range", f"There is no page {page} of these results.", parameter="page"
         ) from None
+    if current.start_index() > 1:
+        # A deferred join: the page's ids first (walking the order's index past the offset
+        # without the related rows' joins), then only its rows (page 50 of the mitigations:
+        # 1,000 rows joined to 20).
+        ids = list(current.object_list.values_list("pk", flat=True))
+        rows = {row.pk: row for row in queryset.filter(pk__in=ids).order_by()}
+        current.object_list = [rows[pk] for pk in ids if pk in rows]
 
     def link(number):
         query = request.GET.copy()
