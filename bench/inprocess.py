@@ -55,6 +55,21 @@ def query_recorder():
     return queries, record
 
 
+def sql_of(one):
+    """Call `one()` once with its SQL recorded: (its result, [(seconds, sql)], ms in SQL)."""
+    from django.db import connection
+
+    queries, record = query_recorder()
+    with connection.execute_wrapper(record):
+        result = one()
+    return result, queries, sum(t for t, _ in queries) * 1000
+
+
+def print_queries(queries, width=300):
+    for seconds, sql in queries:
+        print(f"  {seconds * 1000:7.2f} ms  {sql[:width]}")
+
+
 def timed_batches(one, n):
     """Call `one()` n times in batches of a tenth (on a busy machine the best batch is the
     steadiest figure); (batch size, wall ms per call per batch sorted, CPU ms per call per

@@ -31,11 +31,10 @@ def main():
     parser.add_argument("--no-profile", action="store_true", help="timings and queries only")
     args = parser.parse_args()
 
-    from bench.inprocess import print_profile, query_recorder, setup_django, timed_batches
+    from bench.inprocess import print_profile, print_queries, setup_django, sql_of, timed_batches
 
     setup_django()
     from django.contrib.auth import get_user_model
-    from django.db import connection
     from django.test import Client
 
     from bench import admin_decisions
@@ -67,20 +66,15 @@ def main():
         sent.append((pk, decision))
         return response
 
-    queries, record = query_recorder()
-
     for _ in range(3):
         one()  # warm-up: connection, caches, imports
-    with connection.execute_wrapper(record):
-        response = one()
-    sql_ms = sum(t for t, _ in queries) * 1000
+    response, queries, sql_ms = sql_of(one)
     print(
         f"{args.kind} decision: 302 to {response['Location']}, {len(queries)} queries, "
         f"{sql_ms:.1f} ms in SQL"
     )
     if args.queries:
-        for seconds, sql in queries:
-            print(f"  {seconds * 1000:7.2f} ms  {sql[:300]}")
+        print_queries(queries)
 
     batch, walls, cpus = timed_batches(one, args.n)
     print(

@@ -100,11 +100,7 @@ def _make_token(user):
 
 
 def _measure(args, client):
-    from django.db import connection
-
-    from bench.inprocess import print_profile, query_recorder, timed_batches
-
-    queries, record = query_recorder()
+    from bench.inprocess import print_profile, print_queries, sql_of, timed_batches
 
     def one():
         response = client.get(args.path)
@@ -113,21 +109,15 @@ def _measure(args, client):
         return response
 
     one()  # warm-up: connection, caches, templates
-    with connection.execute_wrapper(record):
-        queries.clear()
-        response = one()
-    per_request = list(queries)
-    sql_ms = sum(t for t, _ in per_request) * 1000
+    response, per_request, sql_ms = sql_of(one)
     print(
         f"{args.path} as {args.role}: {len(response.content) / 1024:.1f} KB, "
         f"{len(per_request)} queries, {sql_ms:.1f} ms in SQL"
     )
     if args.queries:
-        for seconds, sql in per_request:
-            print(f"  {seconds * 1000:7.2f} ms  {sql[:300]}")
+        print_queries(per_request)
     else:
-        for seconds, sql in sorted(per_request, reverse=True)[:5]:
-            print(f"  {seconds * 1000:7.2f} ms  {sql[:160]}")
+        print_queries(sorted(per_request, reverse=True)[:5], width=160)
     shapes = Counter(sql.split(" WHERE ")[0][:90] for _, sql in per_request)
     repeated = [(n, s) for s, n in shapes.items() if n > 2]
     for n, shape in sorted(repeated, reverse=True):

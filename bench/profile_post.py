@@ -104,7 +104,7 @@ def main():
 
 
 def run(args, redis_url):
-    from bench.inprocess import print_profile, query_recorder, setup_django
+    from bench.inprocess import print_profile, print_queries, setup_django, sql_of
 
     extra = {"REDIS_URL": redis_url} if redis_url else {}
     if redis_url:
@@ -245,25 +245,19 @@ def run(args, redis_url):
         location = dict(started["headers"]).get("Location", "")
         return int(started["status"].split()[0]), location
 
-    queries, record = query_recorder()
-
     for _ in range(3):
         one()  # warm-up: connection, caches, imports
-    with connection.execute_wrapper(record):
-        queries.clear()
-        redis_calls[0] = db_calls[0] = 0
-        redis_log.clear()
-        db_log.clear()
-        one()
-    sql_ms = sum(t for t, _ in queries) * 1000
+    redis_calls[0] = db_calls[0] = 0
+    redis_log.clear()
+    db_log.clear()
+    _, queries, sql_ms = sql_of(one)
     print(
         f"feedback POST: {len(queries)} queries ({sql_ms:.1f} ms in SQL), "
         f"{db_calls[0]} database round trips, {redis_calls[0]} Redis round trips"
         f"{'' if redis_url else ' (no Redis: locmem)'}"
     )
     if args.queries:
-        for seconds, sql in queries:
-            print(f"  {seconds * 1000:7.2f} ms  {sql[:300]}")
+        print_queries(queries)
         for sent in db_log:
             print(f"  db: {str(sent)[:100]}")
         for packed in redis_log:
